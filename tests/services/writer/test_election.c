@@ -2,6 +2,7 @@
 #include "services/writer/election.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
