@@ -40,11 +40,6 @@ int process_wait_signal(void)
     return sig;
 }
 
-void process_request_shutdown(void)
-{
-    kill(getpid(), SIGTERM);
-}
-
 int process_mkdirs(const char *path)
 {
     char buf[PATH_MAX];

@@ -16,9 +16,6 @@ int process_block_signals(void);
 /* Waits for SIGINT, SIGTERM or SIGHUP; returns the signal number. */
 int process_wait_signal(void);
 
-/* Sends SIGTERM to this process (lets a component ask main to shut down). */
-void process_request_shutdown(void);
-
 /* Creates `path` and missing parents with mode 0755. Returns 0 or -errno. */
 int process_mkdirs(const char *path);
 
