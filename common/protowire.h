@@ -1,0 +1,45 @@
+/*
+ * protowire: a minimal reader of the protobuf wire format, enough to walk serialized descriptors
+ * (google.protobuf.FileDescriptorSet and friends) without libprotobuf or generated descriptor
+ * code. It never allocates and never copies: length-delimited values point into the input.
+ *
+ * Thread-safe: a protowire_t is used by one thread; the input is only read.
+ */
+#ifndef BITDEX_PROTOWIRE_H
+#define BITDEX_PROTOWIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Wire types (groups, 3 and 4, are not supported and read as corrupt input). */
+enum {
+    PROTOWIRE_VARINT = 0,
+    PROTOWIRE_I64 = 1,
+    PROTOWIRE_LEN = 2,
+    PROTOWIRE_I32 = 5,
+};
+
+/* A cursor over one serialized message. */
+typedef struct protowire {
+    const uint8_t *p, *end;
+} protowire_t;
+
+/* One field: its number, wire type and value. */
+typedef struct protowire_field {
+    uint32_t number;
+    int type;
+    uint64_t u64;        /* PROTOWIRE_VARINT, PROTOWIRE_I64, PROTOWIRE_I32 */
+    const uint8_t *data; /* PROTOWIRE_LEN: borrowed from the input */
+    size_t len;
+} protowire_field_t;
+
+/* Starts reading the message in data[0, len). `data` is borrowed for the cursor's lifetime. */
+void protowire_init(protowire_t *w, const void *data, size_t len);
+
+/*
+ * Reads the next field into *f. Returns 1 when a field was read, 0 at the end of the message and
+ * BDX_ECORRUPT when the input is malformed (the cursor is then left at the end).
+ */
+int protowire_next(protowire_t *w, protowire_field_t *f);
+
+#endif
