@@ -1,0 +1,65 @@
+/*
+ * valuemap: the bitmaps of one filter field, one per distinct int64 value, found by value in
+ * O(1) (hash) and traversable in value order (for ranges on int fields).
+ *
+ * Only non-empty bitmaps are kept: removing a field's last slot from a value drops the value.
+ * Adding slots in increasing order (a bulk load) is the fast path of CRoaring's add.
+ *
+ * Concurrency: single writer, no internal locking; reads may run concurrently with each other,
+ * not with writes.
+ */
+#ifndef BITDEX_VALUEMAP_H
+#define BITDEX_VALUEMAP_H
+
+#include <roaring/roaring.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct valuemap valuemap_t;
+
+/* New empty map. Caller frees with valuemap_free(). 0 or -ENOMEM. */
+int valuemap_new(valuemap_t **out);
+
+/* Frees the map and its bitmaps. NULL is a no-op. */
+void valuemap_free(valuemap_t *m);
+
+/* Bitmap of `key`, or NULL when no slot holds it. Borrowed; valid until the next write. */
+const roaring_bitmap_t *valuemap_get(const valuemap_t *m, int64_t key);
+
+/* Adds `slot` to the bitmap of `key` (creating it). 0 or -ENOMEM (map unchanged). */
+int valuemap_add(valuemap_t *m, int64_t key, uint32_t slot);
+
+/* Adds slots[0..n) (ascending) to the bitmap of `key` (creating it) with one lookup and
+ * CRoaring's batched add. 0 or -ENOMEM. */
+int valuemap_add_many(valuemap_t *m, int64_t key, const uint32_t *slots, size_t n);
+
+/* Removes `slot` from the bitmap of `key`, dropping the key when it becomes empty. No-op when
+ * absent. 0 or -ENOMEM (only when a shared/frozen bitmap must be copied first). */
+int valuemap_remove(valuemap_t *m, int64_t key, uint32_t slot);
+
+/* Number of keys (non-empty bitmaps). */
+uint64_t valuemap_count(const valuemap_t *m);
+
+/* Visitor: return false to stop. */
+typedef bool (*valuemap_fn)(int64_t key, const roaring_bitmap_t *bitmap, void *arg);
+
+/* Calls fn for each key in [lo, hi] in ascending order. */
+void valuemap_range(const valuemap_t *m, int64_t lo, int64_t hi, valuemap_fn fn, void *arg);
+
+/* run_optimize + shrink_to_fit on every owned bitmap, and trims the map's own arrays. */
+void valuemap_optimize(valuemap_t *m);
+
+/*
+ * Packs every bitmap into one 32-byte aligned arena in CRoaring's frozen format and turns the
+ * slots into frozen views over it (about half the memory of mutable bitmaps for sparse values).
+ * A later write to a packed value copies that one bitmap (copy-on-write); the arena space it
+ * leaves is reclaimed by the next pack. Returns 0 or -ENOMEM (the map is unchanged then).
+ */
+int valuemap_pack(valuemap_t *m);
+
+/* Bytes used: *bitmaps receives the bitmaps' share (including pack arenas), the return value
+ * the map's own (hash table, entries, key order). */
+size_t valuemap_memory(const valuemap_t *m, size_t *bitmaps);
+
+#endif
