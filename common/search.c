@@ -1,0 +1,195 @@
+/*
+ * search: one query, one page. See search.h for the steps.
+ *
+ * The caller's query is never modified: validation binds fields and canonicalization rewrites
+ * the tree, so both work on a private copy of the filter.
+ */
+#include "common/search.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A validated, canonical private copy of the query. */
+typedef struct prepared {
+    query_t q;            /* shallow copy of the caller's query; filter replaced */
+    query_node_t *filter; /* owned canonical copy */
+    uint32_t limit;
+    int sort_field; /* -1 = no sort */
+    uint64_t fingerprint;
+    bool has_cursor;
+    cursor_t cursor;
+} prepared_t;
+
+static int prepare(const index_t *ix, const query_t *q, const search_options_t *opt, prepared_t *pq,
+                   bdx_error_t *err)
+{
+    const schema_t *schema = index_schema(ix);
+    int rc;
+    memset(pq, 0, sizeof(*pq));
+    pq->q = *q;
+    pq->q.filter = NULL;
+    if (!pq->q.index)
+        pq->q.index = schema->name;
+    if (q->filter) {
+        pq->filter = query_node_clone(q->filter);
+        if (!pq->filter)
+            return -ENOMEM;
+    }
+    pq->q.filter = pq->filter;
+    rc = query_validate(&pq->q, schema, opt ? opt->limits : NULL, &pq->limit, err);
+    if (rc)
+        return rc;
+    rc = query_canonicalize(&pq->filter);
+    pq->q.filter = pq->filter;
+    if (rc)
+        return rc;
+    pq->sort_field = q->sort_field ? schema_sort_find(schema, q->sort_field) : -1;
+    rc = query_fingerprint(&pq->q, pq->filter, &pq->fingerprint);
+    if (rc)
+        return rc;
+    if (q->cursor && q->cursor_len) {
+        rc = cursor_decode(q->cursor, q->cursor_len, pq->fingerprint, pq->sort_field >= 0,
+                           &pq->cursor, err);
+        if (rc)
+            return rc;
+        pq->has_cursor = true;
+    }
+    return 0;
+}
+
+void search_result_free(search_result_t *r)
+{
+    if (!r)
+        return;
+    free(r->slots);
+    free(r->values);
+    explain_free(r->explain);
+    free(r);
+}
+
+int search_run(const index_t *ix, const query_t *q, const search_options_t *opt,
+               search_result_t **out, bdx_error_t *err)
+{
+    uint64_t t0 = now_ns(), t1, t2, t3;
+    prepared_t pq;
+    planner_result_t filter = {0};
+    search_result_t *r = NULL;
+    bool explain = q->flags & QUERY_WANT_EXPLAIN;
+    int rc;
+
+    *out = NULL;
+    rc = prepare(ix, q, opt, &pq, err);
+    if (rc)
+        goto out;
+    r = calloc(1, sizeof(*r));
+    if (!r) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    r->slots = malloc(((size_t)pq.limit + 1) * sizeof(*r->slots));
+    r->values = malloc(((size_t)pq.limit + 1) * sizeof(*r->values));
+    if (!r->slots || !r->values || (explain && !(r->explain = explain_new()))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    t1 = now_ns();
+
+    planner_t planner = {
+        .ix = ix,
+        .prefilter = opt ? opt->prefilter : NULL,
+        .prefilter_arg = opt ? opt->prefilter_arg : NULL,
+        .trace = explain,
+    };
+    uint64_t estimate = planner_estimate(&planner, pq.filter);
+    rc = planner_eval(&planner, pq.filter, &filter, err);
+    if (rc)
+        goto out;
+    uint64_t filter_count = roaring_bitmap_get_cardinality(filter.bm);
+    if (q->flags & QUERY_WANT_TOTAL) {
+        r->has_total = true;
+        r->total = filter_count;
+    }
+    t2 = now_ns();
+
+    sort_request_t rq = {
+        .ix = ix,
+        .field = pq.sort_field,
+        .desc = pq.sort_field >= 0 ? q->sort_desc : true,
+        .filter = filter.bm,
+        .after = pq.has_cursor ? &pq.cursor : NULL,
+        .limit = pq.limit + 1, /* one more than the page: tells whether a next page exists */
+    };
+    char reason[sizeof(r->explain->reason)];
+    r->strategy = sort_choose(&rq, filter_count, opt ? opt->force : SORT_AUTO,
+                              opt ? opt->thresholds : NULL, reason, sizeof(reason));
+    size_t got = 0;
+    rc = sort_run(r->strategy, &rq, r->slots, r->values, &got);
+    if (rc)
+        goto out;
+    if (got > pq.limit) {
+        r->count = pq.limit;
+        cursor_t next = {
+            .has_value = pq.sort_field >= 0,
+            .value = pq.sort_field >= 0 ? r->values[pq.limit - 1] : 0,
+            .slot = r->slots[pq.limit - 1],
+        };
+        cursor_encode(&next, pq.fingerprint, r->cursor);
+        r->cursor_len = CURSOR_SIZE;
+    } else {
+        r->count = got;
+    }
+    t3 = now_ns();
+
+    if (explain) {
+        explain_t *e = r->explain;
+        rc = explain_set_plan(e, pq.filter);
+        if (rc == 0)
+            rc = explain_set_sort(e, q->sort_field, q->sort_desc);
+        if (rc)
+            goto out;
+        e->limit = pq.limit;
+        e->has_cursor = pq.has_cursor;
+        e->filter_estimate = estimate;
+        e->filter_count = filter_count;
+        e->strategy = r->strategy;
+        memcpy(e->reason, reason, sizeof(e->reason));
+        e->prepare_ns = t1 - t0;
+        e->filter_ns = t2 - t1;
+        e->sort_ns = t3 - t2;
+        e->total_ns = now_ns() - t0;
+        e->rows = r->count;
+    }
+    *out = r;
+    r = NULL;
+out:
+    planner_result_release(&filter);
+    query_node_free(pq.filter);
+    search_result_free(r);
+    return rc;
+}
+
+int search_count(const index_t *ix, const query_t *q, const search_options_t *opt, uint64_t *count,
+                 bdx_error_t *err)
+{
+    prepared_t pq;
+    int rc = prepare(ix, q, opt, &pq, err);
+    if (rc == 0) {
+        planner_t planner = {
+            .ix = ix,
+            .prefilter = opt ? opt->prefilter : NULL,
+            .prefilter_arg = opt ? opt->prefilter_arg : NULL,
+        };
+        rc = planner_count(&planner, pq.filter, count, err);
+    }
+    query_node_free(pq.filter);
+    return rc;
+}
