@@ -71,19 +71,18 @@ static int apply(const config_option_t *o, const char *val, const char *from, bd
     case CONFIG_INT: {
         int64_t v;
         if (parse_int(val, &v) != 0)
-            return bdx_error_set(err, BDX_EINVAL, "%s --%s: '%s' is not an integer", from,
-                                 o->name, val);
+            return bdx_error_set(err, BDX_EINVAL, "%s --%s: '%s' is not an integer", from, o->name,
+                                 val);
         if ((o->min != 0 || o->max != 0) && (v < o->min || v > o->max))
-            return bdx_error_set(err, BDX_EINVAL,
-                                 "%s --%s: %lld is out of range [%lld, %lld]", from, o->name,
-                                 (long long)v, (long long)o->min, (long long)o->max);
+            return bdx_error_set(err, BDX_EINVAL, "%s --%s: %lld is out of range [%lld, %lld]",
+                                 from, o->name, (long long)v, (long long)o->min, (long long)o->max);
         *(int64_t *)o->target = v;
         return 0;
     }
     case CONFIG_BOOL:
         if (parse_bool(val, (bool *)o->target) != 0)
-            return bdx_error_set(err, BDX_EINVAL, "%s --%s: '%s' is not a boolean", from,
-                                 o->name, val);
+            return bdx_error_set(err, BDX_EINVAL, "%s --%s: '%s' is not a boolean", from, o->name,
+                                 val);
         return 0;
     }
     return bdx_error_set(err, BDX_EINTERNAL, "option --%s has an unknown type", o->name);
@@ -98,8 +97,8 @@ static const config_option_t *find(const config_option_t *opts, size_t n, const 
     return NULL;
 }
 
-int config_parse(const config_option_t *opts, size_t nopts, const char *prog, int argc,
-                 char **argv, FILE *out, bdx_error_t *err)
+int config_parse(const config_option_t *opts, size_t nopts, const char *prog, int argc, char **argv,
+                 FILE *out, bdx_error_t *err)
 {
     int rc;
 

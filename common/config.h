@@ -24,14 +24,14 @@ typedef enum config_type {
 } config_type_t;
 
 typedef struct config_option {
-    const char *name;     /* flag name without the leading "--", e.g. "data-dir" */
-    const char *env;      /* environment variable consulted before flags, or NULL */
+    const char *name; /* flag name without the leading "--", e.g. "data-dir" */
+    const char *env;  /* environment variable consulted before flags, or NULL */
     config_type_t type;
-    void *target;         /* borrowed; see config_type_t */
-    const char *def;      /* default as text (parsed like a flag value), or NULL for none */
-    int64_t min, max;     /* CONFIG_INT bounds, inclusive (ignored when min == max == 0) */
-    bool required;        /* a CONFIG_STRING that must end up set and non-empty */
-    const char *help;     /* one line for --help */
+    void *target;     /* borrowed; see config_type_t */
+    const char *def;  /* default as text (parsed like a flag value), or NULL for none */
+    int64_t min, max; /* CONFIG_INT bounds, inclusive (ignored when min == max == 0) */
+    bool required;    /* a CONFIG_STRING that must end up set and non-empty */
+    const char *help; /* one line for --help */
 } config_option_t;
 
 /* config_parse() returns this (positive) when --help/-h was given and usage was printed. */
@@ -43,8 +43,8 @@ typedef struct config_option {
  * bad number, out of range, missing required option, unexpected positional argument).
  * On error the targets may be partly filled; call config_free() either way.
  */
-int config_parse(const config_option_t *opts, size_t nopts, const char *prog, int argc,
-                 char **argv, FILE *out, bdx_error_t *err);
+int config_parse(const config_option_t *opts, size_t nopts, const char *prog, int argc, char **argv,
+                 FILE *out, bdx_error_t *err);
 
 /* Prints usage (flags, env names, defaults, help) for `prog` to `out`. */
 void config_usage(const config_option_t *opts, size_t nopts, const char *prog, FILE *out);

@@ -17,22 +17,22 @@
 /* bitdex's own codes: a reserved negative block well below any errno value. */
 enum {
     BDX_EFIRST = -20000,
-    BDX_EINVAL = -20001,        /* the caller's input is invalid (names field and reason) */
-    BDX_ENOTFOUND = -20002,     /* an index, field, document or prefilter does not exist */
-    BDX_EEXIST = -20003,        /* it already exists */
-    BDX_ELIMIT = -20004,        /* a configured limit was exceeded by the request */
-    BDX_ECURSOR = -20005,       /* malformed cursor or cursor from another query */
-    BDX_ECORRUPT = -20006,      /* on-disk data failed a check (file and offset in message) */
-    BDX_EVERSION = -20007,      /* on-disk format version this build cannot read */
-    BDX_EUNAVAILABLE = -20008,  /* not serving yet (standby writer, reader still loading) */
-    BDX_ECANCELLED = -20009,    /* the caller cancelled */
-    BDX_EDEADLINE = -20010,     /* the caller's deadline passed */
-    BDX_EUNIMPLEMENTED = -20011,/* not implemented on this service */
-    BDX_EPERM = -20012,         /* authenticated but not allowed (admin token) */
-    BDX_EUNAUTH = -20013,       /* missing or wrong credentials */
-    BDX_ESTATE = -20014,        /* the system is not in a state that allows this operation */
-    BDX_EINTERNAL = -20015,     /* a bug: an invariant did not hold */
-    BDX_ETOOBIG = -20016,       /* a server resource (memory, disk, queue) is exhausted */
+    BDX_EINVAL = -20001,         /* the caller's input is invalid (names field and reason) */
+    BDX_ENOTFOUND = -20002,      /* an index, field, document or prefilter does not exist */
+    BDX_EEXIST = -20003,         /* it already exists */
+    BDX_ELIMIT = -20004,         /* a configured limit was exceeded by the request */
+    BDX_ECURSOR = -20005,        /* malformed cursor or cursor from another query */
+    BDX_ECORRUPT = -20006,       /* on-disk data failed a check (file and offset in message) */
+    BDX_EVERSION = -20007,       /* on-disk format version this build cannot read */
+    BDX_EUNAVAILABLE = -20008,   /* not serving yet (standby writer, reader still loading) */
+    BDX_ECANCELLED = -20009,     /* the caller cancelled */
+    BDX_EDEADLINE = -20010,      /* the caller's deadline passed */
+    BDX_EUNIMPLEMENTED = -20011, /* not implemented on this service */
+    BDX_EPERM = -20012,          /* authenticated but not allowed (admin token) */
+    BDX_EUNAUTH = -20013,        /* missing or wrong credentials */
+    BDX_ESTATE = -20014,         /* the system is not in a state that allows this operation */
+    BDX_EINTERNAL = -20015,      /* a bug: an invariant did not hold */
+    BDX_ETOOBIG = -20016,        /* a server resource (memory, disk, queue) is exhausted */
     BDX_ELAST = -20017
 };
 

@@ -70,8 +70,7 @@ int host_new(const char *component, const host_config_t *cfg, host_t **out, bdx_
     if (rc == 0)
         rc = health_new(&h->health);
     if (rc == 0)
-        rc = reflection_new(bitdex_descriptor_set, bitdex_descriptor_set_len, &h->reflection,
-                            err);
+        rc = reflection_new(bitdex_descriptor_set, bitdex_descriptor_set_len, &h->reflection, err);
     if (rc != 0) {
         if (err && err->code != rc)
             bdx_error_set(err, rc, "%s", bdx_strerror(rc));
@@ -110,8 +109,7 @@ int host_run(host_t *host)
     int sig = process_wait_signal();
     size_t n = rpc_server_service_count(host->server);
 
-    log_info(host->component, "stopping", "signal=%s grace_ms=%d", strsignal(sig),
-             host->grace_ms);
+    log_info(host->component, "stopping", "signal=%s grace_ms=%d", strsignal(sig), host->grace_ms);
     /* Tell load balancers first, so new calls go elsewhere while these drain. */
     for (size_t i = 0; i < n; i++) {
         const char *name = rpc_server_service_name(host->server, i);

@@ -34,11 +34,10 @@ static const rpc_service_impl_t *find_impl(const rpc_service_impl_t *impls, size
 }
 
 int rpc_service_add(rpc_server_t *server, const ProtobufCServiceDescriptor *service,
-                    const rpc_service_impl_t *impls, size_t nimpls, void *ctx,
-                    bdx_error_t *err)
+                    const rpc_service_impl_t *impls, size_t nimpls, void *ctx, bdx_error_t *err)
 {
     rpc_method_t *methods;
-    char (*paths)[256];
+    char(*paths)[256];
     int rc = 0;
 
     for (size_t i = 0; i < nimpls; i++) {

@@ -34,7 +34,6 @@ typedef struct rpc_service_impl {
  * error.
  */
 int rpc_service_add(rpc_server_t *server, const ProtobufCServiceDescriptor *service,
-                    const rpc_service_impl_t *impls, size_t nimpls, void *ctx,
-                    bdx_error_t *err);
+                    const rpc_service_impl_t *impls, size_t nimpls, void *ctx, bdx_error_t *err);
 
 #endif

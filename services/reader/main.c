@@ -30,12 +30,24 @@ int main(int argc, char **argv)
         return 1;
     }
     host_options(&hcfg, "127.0.0.1:50052", opts);
-    opts[HOST_NOPTIONS] = (config_option_t){
-        "data-dir", "BITDEX_DATA_DIR", CONFIG_STRING, &data_dir, NULL, 0, 0, true,
-        "the writer's data directory (read-only)"};
-    opts[HOST_NOPTIONS + 1] = (config_option_t){
-        "writer", "BITDEX_WRITER", CONFIG_STRING, &writer, "127.0.0.1:50051", 0, 0, false,
-        "address of bitdex-writer, for its Watch stream"};
+    opts[HOST_NOPTIONS] = (config_option_t){"data-dir",
+                                            "BITDEX_DATA_DIR",
+                                            CONFIG_STRING,
+                                            &data_dir,
+                                            NULL,
+                                            0,
+                                            0,
+                                            true,
+                                            "the writer's data directory (read-only)"};
+    opts[HOST_NOPTIONS + 1] = (config_option_t){"writer",
+                                                "BITDEX_WRITER",
+                                                CONFIG_STRING,
+                                                &writer,
+                                                "127.0.0.1:50051",
+                                                0,
+                                                0,
+                                                false,
+                                                "address of bitdex-writer, for its Watch stream"};
     rc = config_parse(opts, HOST_NOPTIONS + 2, PROG, argc, argv, stdout, &err);
     if (rc == CONFIG_HELP) {
         status = 0;
@@ -46,8 +58,13 @@ int main(int argc, char **argv)
         status = 2;
         goto out;
     }
-    if (host_new("reader", &hcfg, &host, &err) != 0 ||
-        reader_service_register(host_server(host), &err) != 0 ||
+    rc = host_new("reader", &hcfg, &host, &err);
+    if (rc == BDX_EINVAL) {
+        fprintf(stderr, PROG ": %s (see --help)\n", bdx_error_message(&err));
+        status = 2;
+        goto out;
+    }
+    if (rc != 0 || reader_service_register(host_server(host), &err) != 0 ||
         health_set(host_health(host), READER_SERVICE_NAME, HEALTH_NOT_SERVING) != 0 ||
         host_start(host, &err) != 0) {
         log_error("reader", "cannot start", "error=\"%s\"", bdx_error_message(&err));

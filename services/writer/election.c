@@ -35,8 +35,8 @@ struct election {
 static void write_owner(int fd)
 {
     char buf[128];
-    int n = snprintf(buf, sizeof(buf), "pid=%ld since=%lld\n", (long)getpid(),
-                     (long long)time(NULL));
+    int n =
+        snprintf(buf, sizeof(buf), "pid=%ld since=%lld\n", (long)getpid(), (long long)time(NULL));
     if (ftruncate(fd, 0) == 0 && pwrite(fd, buf, (size_t)n, 0) == n)
         (void)fdatasync(fd);
 }
@@ -69,8 +69,7 @@ static void *wait_for_lock(void *p)
     return NULL;
 }
 
-int election_open(const char *data_dir, election_active_fn on_active, void *arg,
-                  election_t **out)
+int election_open(const char *data_dir, election_active_fn on_active, void *arg, election_t **out)
 {
     char path[PATH_MAX];
     election_t *e;

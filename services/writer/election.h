@@ -28,8 +28,7 @@ typedef void (*election_active_fn)(void *arg);
  * directory or file cannot be opened. Caller frees with election_close(); nothing to free on
  * failure.
  */
-int election_open(const char *data_dir, election_active_fn on_active, void *arg,
-                  election_t **out);
+int election_open(const char *data_dir, election_active_fn on_active, void *arg, election_t **out);
 
 /* Whether this process holds the lock. Thread-safe. */
 bool election_is_active(const election_t *e);

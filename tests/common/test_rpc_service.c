@@ -25,8 +25,7 @@ static const rpc_service_impl_t query_impls[] = {
     {"Count", RPC_UNARY, count_handler, NULL, NULL},
 };
 
-static void start(const ProtobufCServiceDescriptor *svc, const rpc_service_impl_t *impls,
-                  size_t n)
+static void start(const ProtobufCServiceDescriptor *svc, const rpc_service_impl_t *impls, size_t n)
 {
     rpc_server_config_t cfg = {.listen_addr = "127.0.0.1:0", .workers = 1, .grace_ms = 500};
     bdx_error_t err;
