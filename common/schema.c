@@ -200,6 +200,22 @@ static bool name_valid(const char *n)
     return true;
 }
 
+/* Index names become directory names: [A-Za-z0-9][A-Za-z0-9_-]{0,63}, so never "." or "/". */
+static bool index_name_valid(const char *n)
+{
+    size_t len = n ? strlen(n) : 0;
+
+    if (len == 0 || len > SCHEMA_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = n[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!(alnum || (i > 0 && (c == '_' || c == '-'))))
+            return false;
+    }
+    return true;
+}
+
 static int check_name(const char *kind, const char *n, size_t idx, bdx_error_t *err)
 {
     if (n == NULL || n[0] == '\0')
@@ -286,8 +302,9 @@ int schema_validate(const schema_t *s, bdx_error_t *err)
 
     if (s == NULL)
         return bdx_error_set(err, BDX_EINVAL, "schema: missing");
-    if (s->name == NULL || !name_valid(s->name))
-        return bdx_error_set(err, BDX_EINVAL, "index %.80s: invalid name",
+    if (s->name == NULL || !index_name_valid(s->name))
+        return bdx_error_set(err, BDX_EINVAL,
+                             "index %.80s: invalid name (want [A-Za-z0-9][A-Za-z0-9_-]{0,63})",
                              s->name != NULL ? s->name : "(null)");
     if (s->filter_count > SCHEMA_MAX_FILTER_FIELDS)
         return bdx_error_set(err, BDX_EINVAL, "index %s: %zu filter fields (limit %d)", s->name,

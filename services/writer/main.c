@@ -2,10 +2,14 @@
  * bitdex-writer: the process that owns a data directory's files.
  *
  * Start-up order: block signals (before gRPC starts threads), parse options, create the data
- * directory, build the server, start serving health/reflection with the Writer service
- * NOT_SERVING, then run the flock election: the winner reports SERVING at once, a standby when
- * it takes over. On SIGTERM the server drains first and the lock is released last, so a standby
- * never writes while this process still answers.
+ * directory, set up logging and the server, read the index declarations of --config-dir (a bad
+ * file stops here, before anything is served), start serving health/reflection with the Writer
+ * service NOT_SERVING (its methods answer UNAVAILABLE), then run the flock election. The winner
+ * loads its indexes (<data>/indexes, then the declarations: creating missing indexes, refusing
+ * to start when one differs from its files) and only then reports SERVING; a standby does the
+ * same when it takes over, and exits with status 1 if that fails. On SIGTERM the server drains
+ * first and the lock is released last, so a standby never writes while this process still
+ * answers.
  */
 #include "common/config.h"
 #include "common/health.h"
@@ -13,27 +17,92 @@
 #include "common/log.h"
 #include "common/process.h"
 #include "common/rpc_service.h"
+#include "common/schema_yaml.h"
+#include "services/writer/catalog.h"
 #include "services/writer/election.h"
 #include "services/writer/writer_service.h"
 
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define PROG "bitdex-writer"
+#define NOPTIONS (HOST_NOPTIONS + 3)
 
+/* What becoming the active writer needs; shared by main and the election thread. */
+typedef struct writer_main {
+    const char *data_dir;
+    const schema_yaml_t *config; /* NULL without --config-dir */
+    health_t *health;
+    writer_service_t *service;
+    atomic_bool started; /* recover() ran: main and the election thread may both try */
+    atomic_bool failed;  /* recovery on take-over failed: exit 1 */
+} writer_main_t;
+
+/* Loads the indexes and applies the declarations, then serves. Returns 0 or the error. */
+static int recover(writer_main_t *m)
+{
+    catalog_t *cat = NULL;
+    bdx_error_t err = {0};
+    char q[BDX_ERROR_MSG_MAX * 2];
+    int rc;
+
+    /* A standby that wins right after election_open() returned is seen as active by main
+     * too, while its thread calls on_active: only the first caller recovers. */
+    if (atomic_exchange(&m->started, true))
+        return 0;
+    writer_service_set_recovering(m->service);
+    rc = catalog_open(m->data_dir, &cat, &err);
+    if (rc == 0 && m->config != NULL)
+        rc = catalog_apply_config(cat, m->config, &err);
+    if (rc != 0) {
+        log_error("writer", "cannot load the indexes", "error=%s",
+                  log_quote(q, sizeof(q), bdx_error_message(&err)));
+        catalog_close(cat);
+        return rc;
+    }
+    log_info("writer", "serving", "data_dir=%s indexes=%zu", m->data_dir, catalog_count(cat));
+    writer_service_activate(m->service, cat);
+    health_set(m->health, WRITER_SERVICE_NAME, HEALTH_SERVING);
+    return 0;
+}
+
+/* Election thread, on take-over. A failure stops the process like a signal would. */
 static void became_active(void *arg)
 {
-    health_set(arg, WRITER_SERVICE_NAME, HEALTH_SERVING);
+    writer_main_t *m = arg;
+
+    if (recover(m) != 0) {
+        atomic_store(&m->failed, true);
+        kill(getpid(), SIGTERM);
+    }
+}
+
+static config_option_t string_option(const char *name, const char *env, char **target,
+                                     const char *def, bool required, const char *help)
+{
+    return (config_option_t){.name = name,
+                             .env = env,
+                             .type = CONFIG_STRING,
+                             .target = target,
+                             .def = def,
+                             .required = required,
+                             .help = help};
 }
 
 int main(int argc, char **argv)
 {
     host_config_t hcfg = {0};
-    char *data_dir = NULL;
-    config_option_t opts[HOST_NOPTIONS + 1];
+    char *data_dir = NULL, *admin_token = NULL, *config_dir = NULL;
+    config_option_t opts[NOPTIONS];
     host_t *host = NULL;
     election_t *election = NULL;
+    schema_yaml_t *config = NULL;
+    writer_main_t m = {0};
     bdx_error_t err = {0};
+    char q[BDX_ERROR_MSG_MAX * 2];
     int rc, status = 1;
 
     if (process_block_signals() != 0) {
@@ -41,10 +110,16 @@ int main(int argc, char **argv)
         return 1;
     }
     host_options(&hcfg, "127.0.0.1:50051", opts);
-    opts[HOST_NOPTIONS] = (config_option_t){
-        "data-dir", "BITDEX_DATA_DIR", CONFIG_STRING, &data_dir, NULL, 0, 0, true,
-        "data directory (created if missing; shared with the readers)"};
-    rc = config_parse(opts, HOST_NOPTIONS + 1, PROG, argc, argv, stdout, &err);
+    opts[HOST_NOPTIONS] =
+        string_option("data-dir", "BITDEX_DATA_DIR", &data_dir, NULL, true,
+                      "data directory (created if missing; shared with the readers)");
+    opts[HOST_NOPTIONS + 1] = string_option(
+        "admin-token", "BITDEX_ADMIN_TOKEN", &admin_token, "", false,
+        "token mutating RPCs must send as \"authorization: Bearer <token>\" (empty: no check)");
+    opts[HOST_NOPTIONS + 2] = string_option(
+        "config-dir", "BITDEX_CONFIG_DIR", &config_dir, "", false,
+        "directory of *.yaml index declarations; missing indexes are created at start");
+    rc = config_parse(opts, NOPTIONS, PROG, argc, argv, stdout, &err);
     if (rc == CONFIG_HELP) {
         status = 0;
         goto out;
@@ -59,29 +134,59 @@ int main(int argc, char **argv)
                   bdx_strerror(rc));
         goto out;
     }
-    if (host_new("writer", &hcfg, &host, &err) != 0 ||
-        writer_service_register(host_server(host), &err) != 0 ||
+    /* host_new() applies --log-level, so everything below logs at the chosen level. */
+    if ((rc = host_new("writer", &hcfg, &host, &err)) != 0) {
+        if (rc == BDX_EINVAL) { /* a bad option value (--log-level) is a usage error */
+            fprintf(stderr, PROG ": %s (see --help)\n", bdx_error_message(&err));
+            status = 2;
+        } else {
+            log_error("writer", "cannot start", "error=\"%s\"", bdx_error_message(&err));
+        }
+        goto out;
+    }
+    if (config_dir != NULL && config_dir[0] != '\0') {
+        if (schema_yaml_load_dir(config_dir, &config, &err) != 0) {
+            log_error("writer", "invalid index config", "dir=%s error=%s", config_dir,
+                      log_quote(q, sizeof(q), bdx_error_message(&err)));
+            goto out;
+        }
+        log_info("writer", "index config read", "dir=%s indexes=%zu", config_dir, config->count);
+    }
+    if (admin_token == NULL || admin_token[0] == '\0')
+        log_warn("writer", "no admin token: mutating RPCs are not authenticated", NULL);
+    if (writer_service_new(&(writer_service_config_t){data_dir, admin_token}, &m.service) != 0) {
+        log_error("writer", "cannot start", "error=\"out of memory\"");
+        goto out;
+    }
+    if (writer_service_register(m.service, host_server(host), &err) != 0 ||
         health_set(host_health(host), WRITER_SERVICE_NAME, HEALTH_NOT_SERVING) != 0 ||
         host_start(host, &err) != 0) {
         log_error("writer", "cannot start", "error=\"%s\"", bdx_error_message(&err));
         goto out;
     }
-    rc = election_open(data_dir, became_active, host_health(host), &election);
+    m.data_dir = data_dir;
+    m.config = config;
+    m.health = host_health(host);
+    atomic_init(&m.started, false);
+    atomic_init(&m.failed, false);
+    rc = election_open(data_dir, became_active, &m, &election);
     if (rc != 0) {
         log_error("writer", "cannot open the writer lock", "path=%s/LOCK error=\"%s\"", data_dir,
                   bdx_strerror(rc));
         goto out;
     }
-    if (election_is_active(election))
-        became_active(host_health(host));
+    if (election_is_active(election) && recover(&m) != 0)
+        goto out;
     host_run(host);
-    status = 0;
+    status = atomic_load(&m.failed) ? 1 : 0;
 out:
     /* host_run() has already stopped the server, so the lock is released only after this
-     * process stopped answering; the election thread (which touches health) ends before
-     * host_free(). */
+     * process stopped answering; the election thread (which touches health and the service)
+     * ends before host_free(), and the service (with its catalog) outlives the server. */
     election_close(election);
     host_free(host);
-    config_free(opts, HOST_NOPTIONS + 1);
+    writer_service_free(m.service);
+    schema_yaml_free(config);
+    config_free(opts, NOPTIONS);
     return status;
 }

@@ -1,20 +1,368 @@
 /*
- * writer_service: method table of bitdex.v1.Writer. Streaming shapes must match writer.proto.
+ * writer_service: method table and handlers of bitdex.v1.Writer. Streaming shapes must match
+ * writer.proto. See writer_service.h for states and the admin token.
  */
 #include "services/writer/writer_service.h"
 
 #include "common/rpc_service.h"
+#include "common/schema_pb.h"
 
 #include "bitdex/v1/writer.pb-c.h"
 
-static const rpc_service_impl_t writer_methods[] = {
-    {"ApplyStream", RPC_CLIENT_STREAMING, NULL, NULL, NULL},
-    {"Dump", RPC_SERVER_STREAMING, NULL, NULL, NULL},
-    {"Watch", RPC_SERVER_STREAMING, NULL, NULL, NULL},
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum state {
+    STATE_STANDBY = 0,
+    STATE_RECOVERING,
+    STATE_ACTIVE,
+} state_t;
+
+struct writer_service {
+    char *data_dir;
+    char *token; /* NULL: no check */
+    size_t token_len;
+    _Atomic(state_t) state;
+    _Atomic(catalog_t *) catalog; /* set once with STATE_ACTIVE; owned */
 };
 
-int writer_service_register(rpc_server_t *server, bdx_error_t *err)
+int writer_service_new(const writer_service_config_t *cfg, writer_service_t **out)
+{
+    writer_service_t *ws = calloc(1, sizeof(*ws));
+
+    *out = NULL;
+    if (ws == NULL)
+        return -ENOMEM;
+    ws->data_dir = strdup(cfg->data_dir ? cfg->data_dir : "");
+    if (cfg->admin_token != NULL && cfg->admin_token[0] != '\0') {
+        ws->token = strdup(cfg->admin_token);
+        ws->token_len = strlen(cfg->admin_token);
+    }
+    if (ws->data_dir == NULL || (cfg->admin_token && cfg->admin_token[0] && ws->token == NULL)) {
+        writer_service_free(ws);
+        return -ENOMEM;
+    }
+    atomic_init(&ws->state, STATE_STANDBY);
+    atomic_init(&ws->catalog, NULL);
+    *out = ws;
+    return 0;
+}
+
+void writer_service_free(writer_service_t *ws)
+{
+    if (ws == NULL)
+        return;
+    catalog_close(atomic_load(&ws->catalog));
+    if (ws->token != NULL)
+        memset(ws->token, 0, ws->token_len);
+    free(ws->token);
+    free(ws->data_dir);
+    free(ws);
+}
+
+void writer_service_set_recovering(writer_service_t *ws)
+{
+    state_t standby = STATE_STANDBY;
+
+    atomic_compare_exchange_strong(&ws->state, &standby, STATE_RECOVERING);
+}
+
+void writer_service_activate(writer_service_t *ws, catalog_t *catalog)
+{
+    atomic_store(&ws->catalog, catalog);
+    atomic_store(&ws->state, STATE_ACTIVE);
+}
+
+/* ---- gates: state, then token ---- */
+
+/* Equal in time that depends only on the length of `given`, never on where they differ. */
+static bool token_equal(const char *given, size_t glen, const char *want, size_t wlen)
+{
+    volatile unsigned char diff = glen != wlen;
+
+    for (size_t i = 0; i < glen; i++)
+        diff |= (unsigned char)given[i] ^ (unsigned char)want[i % wlen];
+    return diff == 0;
+}
+
+int writer_service_authorize(const writer_service_t *ws, rpc_call_t *call, bdx_error_t *err)
+{
+    const char *h, *tok;
+
+    if (ws->token == NULL)
+        return 0;
+    h = rpc_call_metadata(call, "authorization");
+    if (h == NULL)
+        return bdx_error_set(err, BDX_EUNAUTH,
+                             "admin token required: send metadata \"authorization: Bearer "
+                             "<token>\"");
+    if (strncasecmp(h, "Bearer ", 7) != 0)
+        return bdx_error_set(err, BDX_EUNAUTH,
+                             "malformed authorization metadata: want \"Bearer <token>\"");
+    for (tok = h + 7; *tok == ' '; tok++)
+        ;
+    if (*tok == '\0')
+        return bdx_error_set(err, BDX_EUNAUTH,
+                             "malformed authorization metadata: empty Bearer token");
+    if (!token_equal(tok, strlen(tok), ws->token, ws->token_len))
+        return bdx_error_set(err, BDX_EPERM, "wrong admin token");
+    return 0;
+}
+
+/* Ends the call unless this writer serves; returns the catalog when it does. */
+static catalog_t *gate_state(writer_service_t *ws, rpc_call_t *call)
+{
+    switch (atomic_load(&ws->state)) {
+    case STATE_ACTIVE:
+        return atomic_load(&ws->catalog);
+    case STATE_RECOVERING:
+        rpc_call_fail(call, BDX_EUNAVAILABLE,
+                      "writer is recovering %s: not serving yet, retry shortly", ws->data_dir);
+        return NULL;
+    case STATE_STANDBY:
+    default:
+        rpc_call_fail(call, BDX_EUNAVAILABLE, "standby writer: not the active writer for %s",
+                      ws->data_dir);
+        return NULL;
+    }
+}
+
+/* The state check and, for a mutating method, the token check; ends the call on failure. */
+static catalog_t *gate(writer_service_t *ws, rpc_call_t *call, bool mutating)
+{
+    catalog_t *cat = gate_state(ws, call);
+    bdx_error_t err = {0};
+
+    if (cat != NULL && mutating && writer_service_authorize(ws, call, &err) != 0) {
+        rpc_call_fail_error(call, &err);
+        return NULL;
+    }
+    return cat;
+}
+
+/* ---- admin work, off the completion-queue threads ---- */
+
+typedef void (*admin_fn)(catalog_t *cat, rpc_call_t *call, const ProtobufCMessage *req);
+
+typedef struct admin_job {
+    catalog_t *cat;
+    const ProtobufCMessage *req; /* borrowed from the call: valid until it is done */
+    admin_fn fn;
+} admin_job_t;
+
+static void admin_work(rpc_call_t *call, void *arg)
+{
+    admin_job_t *job = arg;
+
+    if (rpc_call_cancelled(call))
+        rpc_call_fail(call, BDX_ECANCELLED, NULL);
+    else
+        job->fn(job->cat, call, job->req);
+    free(job);
+}
+
+static void defer_admin(catalog_t *cat, rpc_call_t *call, const ProtobufCMessage *req, admin_fn fn)
+{
+    admin_job_t *job = malloc(sizeof(*job));
+
+    if (job == NULL) {
+        rpc_call_fail(call, -ENOMEM, "out of memory");
+        return;
+    }
+    *job = (admin_job_t){cat, req, fn};
+    if (rpc_call_defer(call, admin_work, NULL, job) != 0) {
+        free(job);
+        rpc_call_fail(call, BDX_EINTERNAL, "cannot schedule the request");
+    }
+}
+
+/* Fills `out` (schema allocated into *schema_out; free with schema_pb_free()). */
+static int info_to_pb(const catalog_info_t *info, Bitdex__V1__IndexInfo *out)
+{
+    Bitdex__V1__IndexSchema *schema;
+    int rc = schema_pb_from_schema(info->schema, &info->limits, &schema);
+
+    bitdex__v1__index_info__init(out);
+    if (rc != 0)
+        return rc;
+    out->index = info->schema->name; /* borrowed from info */
+    out->schema = schema;
+    out->document_count = info->document_count;
+    /* generation, LSNs and prefilters stay 0 until checkpoints, the WAL and prefilters land */
+    return 0;
+}
+
+static void reply_info(rpc_call_t *call, const catalog_info_t *info, bool get)
+{
+    Bitdex__V1__IndexInfo pb;
+    int rc = info_to_pb(info, &pb);
+
+    if (rc != 0) {
+        rpc_call_fail(call, rc, "out of memory");
+        return;
+    }
+    if (get) {
+        Bitdex__V1__GetIndexResponse resp = BITDEX__V1__GET_INDEX_RESPONSE__INIT;
+        resp.index = &pb;
+        rpc_call_reply(call, &resp.base);
+    } else {
+        Bitdex__V1__CreateIndexResponse resp = BITDEX__V1__CREATE_INDEX_RESPONSE__INIT;
+        resp.index = &pb;
+        rpc_call_reply(call, &resp.base);
+    }
+    schema_pb_free(pb.schema);
+}
+
+static void do_create(catalog_t *cat, rpc_call_t *call, const ProtobufCMessage *msg)
+{
+    const Bitdex__V1__CreateIndexRequest *req = (const Bitdex__V1__CreateIndexRequest *)msg;
+    catalog_info_t info = {0};
+    bdx_error_t err = {0};
+    schema_t *schema = NULL;
+    limits_t limits;
+
+    if (schema_pb_to_schema(req->index, req->schema, &schema, &limits, &err) == 0 &&
+        catalog_create(cat, schema, &limits, NULL, &err) == 0 &&
+        catalog_get(cat, schema->name, &info, &err) == 0)
+        reply_info(call, &info, false);
+    else
+        rpc_call_fail_error(call, &err);
+    catalog_info_clear(&info);
+    schema_free(schema);
+}
+
+static void do_drop(catalog_t *cat, rpc_call_t *call, const ProtobufCMessage *msg)
+{
+    const Bitdex__V1__DropIndexRequest *req = (const Bitdex__V1__DropIndexRequest *)msg;
+    Bitdex__V1__DropIndexResponse resp = BITDEX__V1__DROP_INDEX_RESPONSE__INIT;
+    bdx_error_t err = {0};
+
+    if (catalog_drop(cat, req->index, &err) == 0)
+        rpc_call_reply(call, &resp.base);
+    else
+        rpc_call_fail_error(call, &err);
+}
+
+static void do_get(catalog_t *cat, rpc_call_t *call, const ProtobufCMessage *msg)
+{
+    const Bitdex__V1__GetIndexRequest *req = (const Bitdex__V1__GetIndexRequest *)msg;
+    catalog_info_t info = {0};
+    bdx_error_t err = {0};
+
+    if (catalog_get(cat, req->index, &info, &err) == 0)
+        reply_info(call, &info, true);
+    else
+        rpc_call_fail_error(call, &err);
+    catalog_info_clear(&info);
+}
+
+static void do_list(catalog_t *cat, rpc_call_t *call, const ProtobufCMessage *msg)
+{
+    Bitdex__V1__ListIndexesResponse resp = BITDEX__V1__LIST_INDEXES_RESPONSE__INIT;
+    Bitdex__V1__IndexInfo *pbs = NULL, **ptrs = NULL;
+    catalog_info_t *infos = NULL;
+    size_t n = 0, done = 0;
+    int rc = catalog_list(cat, &infos, &n);
+
+    if (rc == 0 && n > 0) {
+        pbs = calloc(n, sizeof(*pbs));
+        ptrs = calloc(n, sizeof(*ptrs));
+        if (pbs == NULL || ptrs == NULL)
+            rc = -ENOMEM;
+    }
+    for (; rc == 0 && done < n; done++) {
+        if ((rc = info_to_pb(&infos[done], &pbs[done])) != 0)
+            break;
+        ptrs[done] = &pbs[done];
+    }
+    if (rc == 0) {
+        resp.n_indexes = n;
+        resp.indexes = ptrs;
+        rpc_call_reply(call, &resp.base);
+    } else {
+        rpc_call_fail(call, rc, "out of memory");
+    }
+    for (size_t i = 0; i < done; i++)
+        schema_pb_free(pbs[i].schema);
+    free(ptrs);
+    free(pbs);
+    catalog_info_free(infos, n);
+}
+
+/* ---- handlers ---- */
+
+static void create_index(rpc_call_t *call, const ProtobufCMessage *req, void *ctx)
+{
+    catalog_t *cat = gate(ctx, call, true);
+
+    if (cat != NULL)
+        defer_admin(cat, call, req, do_create);
+}
+
+static void drop_index(rpc_call_t *call, const ProtobufCMessage *req, void *ctx)
+{
+    catalog_t *cat = gate(ctx, call, true);
+
+    if (cat != NULL)
+        defer_admin(cat, call, req, do_drop);
+}
+
+static void list_indexes(rpc_call_t *call, const ProtobufCMessage *req, void *ctx)
+{
+    catalog_t *cat = gate(ctx, call, false);
+
+    if (cat != NULL)
+        defer_admin(cat, call, req, do_list);
+}
+
+static void get_index(rpc_call_t *call, const ProtobufCMessage *req, void *ctx)
+{
+    catalog_t *cat = gate(ctx, call, false);
+
+    if (cat != NULL)
+        defer_admin(cat, call, req, do_get);
+}
+
+/* Methods of later changes: UNAVAILABLE on a standby like every Writer method, else
+ * UNIMPLEMENTED. */
+static void not_yet(rpc_call_t *call, const ProtobufCMessage *req, void *ctx)
+{
+    if (gate_state(ctx, call) != NULL)
+        rpc_call_fail(call, BDX_EUNIMPLEMENTED, "%s is not implemented by this build",
+                      rpc_call_method(call));
+}
+
+/* ApplyStream's messages are never read: its handler already ended the call. */
+static void ignore_message(rpc_call_t *call, const ProtobufCMessage *msg, void *ctx)
+{
+}
+
+static void ignore_end(rpc_call_t *call, void *ctx)
+{
+}
+
+static const rpc_service_impl_t writer_methods[] = {
+    {"CreateIndex", RPC_UNARY, create_index, NULL, NULL},
+    {"DropIndex", RPC_UNARY, drop_index, NULL, NULL},
+    {"ListIndexes", RPC_UNARY, list_indexes, NULL, NULL},
+    {"GetIndex", RPC_UNARY, get_index, NULL, NULL},
+    {"Apply", RPC_UNARY, not_yet, NULL, NULL},
+    {"ApplyStream", RPC_CLIENT_STREAMING, not_yet, ignore_message, ignore_end},
+    {"Dump", RPC_SERVER_STREAMING, not_yet, NULL, NULL},
+    {"RegisterPrefilter", RPC_UNARY, not_yet, NULL, NULL},
+    {"UnregisterPrefilter", RPC_UNARY, not_yet, NULL, NULL},
+    {"RefreshPrefilter", RPC_UNARY, not_yet, NULL, NULL},
+    {"ListPrefilters", RPC_UNARY, not_yet, NULL, NULL},
+    {"Checkpoint", RPC_UNARY, not_yet, NULL, NULL},
+    {"GetStats", RPC_UNARY, not_yet, NULL, NULL},
+    {"Watch", RPC_SERVER_STREAMING, not_yet, NULL, NULL},
+};
+
+int writer_service_register(writer_service_t *ws, rpc_server_t *server, bdx_error_t *err)
 {
     return rpc_service_add(server, &bitdex__v1__writer__descriptor, writer_methods,
-                           sizeof(writer_methods) / sizeof(writer_methods[0]), NULL, err);
+                           sizeof(writer_methods) / sizeof(writer_methods[0]), ws, err);
 }
