@@ -137,8 +137,19 @@ int explain_format(const explain_t *e, char **out)
     put(&o, "plan: %s\n", e->canonical ? e->canonical : "all");
     put(&o, "sort: %s limit %u%s\n", e->sort ? e->sort : "?", e->limit,
         e->has_cursor ? " after cursor" : "");
-    put(&o, "filter: est %llu actual %llu in %.1fus\n", (unsigned long long)e->filter_estimate,
-        (unsigned long long)e->filter_count, us(e->filter_ns));
+    if (e->filter_built)
+        put(&o, "filter: est %llu expected %llu actual %llu in %.1fus\n",
+            (unsigned long long)e->filter_estimate, (unsigned long long)e->filter_expected,
+            (unsigned long long)e->filter_count, us(e->filter_ns));
+    else
+        put(&o, "filter: est %llu expected %llu not built: tested per slot\n",
+            (unsigned long long)e->filter_estimate, (unsigned long long)e->filter_expected);
+    if (!e->filter_built && e->has_total)
+        put(&o, "  exact total %llu counted in %.1fus\n", (unsigned long long)e->filter_count,
+            us(e->filter_ns));
+    if (e->walk_tested)
+        put(&o, "  walk gave up after testing %llu slots: filter built instead\n",
+            (unsigned long long)e->walk_tested);
     for (size_t i = 0; i < e->nclauses; i++) {
         const explain_clause_t *c = &e->clauses[i];
         int indent = 2 + 2 * (int)c->depth;

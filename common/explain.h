@@ -37,7 +37,11 @@ typedef struct explain {
     explain_clause_t *clauses; /* owned */
     size_t nclauses;
     uint64_t filter_estimate; /* the planner's estimate of the filter result */
-    uint64_t filter_count;    /* its actual size */
+    uint64_t filter_expected; /* the estimate assuming independent clauses (planner_expected) */
+    uint64_t filter_count;    /* its actual size (valid when filter_built or has_total) */
+    bool filter_built;        /* false: the filter was tested slot by slot, never built */
+    bool has_total;           /* filter_count was counted for the exact total */
+    uint64_t walk_tested;     /* slots tested by a predicate walk that gave up, else 0 */
     sort_strategy_t strategy;
     char reason[256];    /* why that strategy */
     uint64_t prepare_ns; /* validate + canonicalize + cursor */
@@ -64,7 +68,8 @@ int explain_set_sort(explain_t *e, const char *field, bool desc);
  * Prints the trace as indented text lines, e.g.
  *   plan: and(eq(nsfw,1),not(in(tagIds,[3,7])))
  *   sort: sortAt desc limit 50
- *   filter: est 1200 actual 1187 in 35.2us
+ *   filter: est 1200 actual 1187 in 35.2us   (or "est 1200 expected 900 not built: tested per
+ *           slot" when a walk tested a dense filter slot by slot)
  *     and                est 1200   actual 1187   35.0us
  *       eq(nsfw,1)       est 1200   actual 1200    2.1us
  *       not              est 99000  actual 1187   30.4us applied

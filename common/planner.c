@@ -352,6 +352,34 @@ uint64_t planner_estimate(const planner_t *p, query_node_t *root)
     return root ? estimate(p, root, alive) : alive;
 }
 
+static double selectivity(const query_node_t *n, double alive)
+{
+    double s = 1.0;
+    switch (n->op) {
+    case QUERY_AND:
+        for (size_t i = 0; i < n->nchildren; i++)
+            s *= selectivity(n->children[i], alive);
+        return s;
+    case QUERY_OR:
+        for (size_t i = 0; i < n->nchildren; i++)
+            s *= 1.0 - selectivity(n->children[i], alive);
+        return 1.0 - s;
+    case QUERY_NOT:
+        return 1.0 - selectivity(n->children[0], alive);
+    default:
+        s = (double)n->stats.estimate / alive;
+        return s > 1.0 ? 1.0 : s;
+    }
+}
+
+uint64_t planner_expected(const planner_t *p, const query_node_t *root)
+{
+    uint64_t alive = index_doc_count(p->ix);
+    if (!root || alive == 0)
+        return alive;
+    return (uint64_t)(selectivity(root, (double)alive) * (double)alive + 0.5);
+}
+
 /* ---- evaluation ---- */
 
 static int eval(const planner_t *p, query_node_t *n, planner_result_t *out, bdx_error_t *err);
@@ -1049,6 +1077,94 @@ static bool stored_bitmap(const planner_t *p, const query_node_t *n, const roari
     return false;
 }
 
+/*
+ * Complement form for counting: the bitmaps whose union is what a negative And child removes
+ * from the live documents. NotEq/NotIn on a field every live document has a value of removes
+ * its value bitmaps; IsNull removes the field's existence bitmap; Not(Eq/In) on a filter field
+ * removes the value bitmaps. Value and existence bitmaps are subsets of alive (clean deletes),
+ * so |alive - union| is exact. Returns false when `c` has no such form.
+ */
+static bool excluded_bitmaps(const planner_t *p, const query_node_t *c, uint64_t alive,
+                             bmvec_t *out)
+{
+    if (c->op == QUERY_NOT) {
+        const query_node_t *x = c->children[0];
+        if (x->field_kind != QUERY_FIELD_FILTER || (x->op != QUERY_EQ && x->op != QUERY_IN))
+            return false;
+        bmvec_t v;
+        if (filter_bitmaps(p, x, &v) < 0)
+            return false;
+        for (size_t i = 0; i < v.n; i++)
+            bmvec_push(out, v.v[i]);
+        free(v.v);
+        return !out->oom;
+    }
+    if (c->field_kind != QUERY_FIELD_FILTER)
+        return false;
+    const roaring_bitmap_t *exists = index_filter_exists(p->ix, (size_t)c->field_index);
+    if (c->op == QUERY_IS_NULL) {
+        bmvec_push(out, exists);
+        return !out->oom;
+    }
+    if ((c->op != QUERY_NOT_EQ && c->op != QUERY_NOT_IN) ||
+        roaring_bitmap_get_cardinality(exists) != alive)
+        return false;
+    bmvec_t v;
+    if (filter_bitmaps(p, c, &v) < 0)
+        return false;
+    for (size_t i = 0; i < v.n; i++)
+        bmvec_push(out, v.v[i]);
+    free(v.v);
+    return !out->oom;
+}
+
+/* Counts an And whose children are all complement forms but at most one: alive - |union| or
+ * |P| - |P AND union|, never building the dense result. False when it does not apply. */
+static int count_and_complement(const planner_t *p, query_node_t *n, uint64_t *count, bool *done,
+                                bdx_error_t *err)
+{
+    uint64_t alive = index_doc_count(p->ix);
+    bmvec_t ex = {0};
+    query_node_t *pos = NULL;
+    roaring_bitmap_t *u = NULL;
+    planner_result_t r = {0};
+    int rc = 0;
+    *done = false;
+    for (size_t i = 0; i < n->nchildren; i++) {
+        size_t before = ex.n;
+        if (excluded_bitmaps(p, n->children[i], alive, &ex))
+            continue;
+        ex.n = before;
+        if (pos || ex.oom)
+            goto out; /* two positive children: the running-set evaluation is better */
+        pos = n->children[i];
+    }
+    u = roaring_bitmap_create();
+    if (!u) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if (ex.n)
+        rc = bitmap_or_many(ex.v, ex.n, u);
+    if (rc)
+        goto out;
+    if (!pos) {
+        *count = sat_sub(alive, roaring_bitmap_get_cardinality(u));
+    } else {
+        rc = eval(p, pos, &r, err);
+        if (rc)
+            goto out;
+        *count = roaring_bitmap_get_cardinality(r.bm) - roaring_bitmap_and_cardinality(r.bm, u);
+    }
+    *done = true;
+out:
+    planner_result_release(&r);
+    if (u)
+        roaring_bitmap_free(u);
+    free(ex.v);
+    return rc;
+}
+
 static int count_node(const planner_t *p, query_node_t *n, uint64_t *count, bdx_error_t *err)
 {
     const roaring_bitmap_t *a, *b;
@@ -1087,6 +1203,12 @@ static int count_node(const planner_t *p, query_node_t *n, uint64_t *count, bdx_
                 return 0;
             }
         }
+    }
+    if (n->op == QUERY_AND) {
+        bool done;
+        int rc = count_and_complement(p, n, count, &done, err);
+        if (rc || done)
+            return rc;
     }
     planner_result_t r;
     int rc = eval(p, n, &r, err);

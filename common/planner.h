@@ -63,6 +63,16 @@ typedef struct planner_result {
 uint64_t planner_estimate(const planner_t *p, query_node_t *root);
 
 /*
+ * The expected cardinality of `root` assuming its clauses are independent (And: alive x the
+ * product of the children's selectivities; Or: alive x (1 - the product of the complements);
+ * Not: the complement), from the estimates planner_estimate() stored. Tighter than the
+ * estimate (an And's estimate is its smallest child's) for the dense filters whose cost a
+ * sorted walk depends on; correlated clauses make it optimistic, so use it to choose, not to
+ * promise. NULL root = every live document.
+ */
+uint64_t planner_expected(const planner_t *p, const query_node_t *root);
+
+/*
  * Evaluates `root` (validated, bound and preferably canonical; NULL = every live document) after
  * planner_estimate() has run on it. On success *out holds the result (release with
  * planner_result_release()). Returns 0, -ENOMEM, or BDX_ENOTFOUND ("prefilter X not

@@ -6,10 +6,14 @@
  */
 #include "common/search.h"
 
+#include <stdio.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "common/match.h"
 
 static uint64_t now_ns(void)
 {
@@ -76,14 +80,60 @@ void search_result_free(search_result_t *r)
     free(r);
 }
 
+/* A filter whose bitmap costs nothing to get (borrowed from the index). */
+static bool filter_is_stored(const query_node_t *f)
+{
+    return !f || (f->field_kind == QUERY_FIELD_FILTER &&
+                  (f->op == QUERY_EQ || f->op == QUERY_IS_NOT_NULL));
+}
+
+/* Whether to test the filter slot by slot instead of building it: a walk (or slot-order read)
+ * expected to read few slots, of a filter that would cost something to build. Sets *budget,
+ * the number of slot tests after which the walk gives up (0 = never: forced). */
+static bool use_predicate(const sort_request_t *rq, const query_node_t *f, uint64_t expected,
+                          const search_options_t *opt, sort_strategy_t choice, uint64_t *budget)
+{
+    sort_thresholds_t def;
+    const sort_thresholds_t *th = opt && opt->thresholds ? opt->thresholds : NULL;
+    if (!th) {
+        sort_thresholds_default(&def);
+        th = &def;
+    }
+    *budget = 0;
+    if (filter_is_stored(f))
+        return false;
+    if (choice == SORT_WALK && opt && opt->force == SORT_WALK)
+        return true;
+    if (choice != SORT_WALK && choice != SORT_SLOT)
+        return false;
+    uint64_t alive = index_doc_count(rq->ix);
+    double scan = (double)rq->limit * (double)alive / (double)(expected ? expected : 1);
+    if (choice == SORT_SLOT && (expected <= th->materialize_max || scan > th->walk_max_scan))
+        return false;
+    /* a filter sparser than expected costs a bounded detour before it is built */
+    double b = 8.0 * scan;
+    if (b < 4096)
+        b = 4096;
+    if (b > (double)th->walk_max_scan)
+        b = (double)th->walk_max_scan;
+    *budget = (uint64_t)b + 1;
+    return true;
+}
+
 int search_run(const index_t *ix, const query_t *q, const search_options_t *opt,
                search_result_t **out, bdx_error_t *err)
 {
     uint64_t t0 = now_ns(), t1, t2, t3;
     prepared_t pq;
     planner_result_t filter = {0};
+    match_t *match = NULL;
     search_result_t *r = NULL;
     bool explain = q->flags & QUERY_WANT_EXPLAIN;
+    bool built = false;
+    uint64_t filter_count = 0, tested = 0;
+    size_t got = 0;
+    sort_strategy_t force = opt ? opt->force : SORT_AUTO;
+    const sort_thresholds_t *th = opt ? opt->thresholds : NULL;
     int rc;
 
     *out = NULL;
@@ -110,31 +160,59 @@ int search_run(const index_t *ix, const query_t *q, const search_options_t *opt,
         .trace = explain,
     };
     uint64_t estimate = planner_estimate(&planner, pq.filter);
-    rc = planner_eval(&planner, pq.filter, &filter, err);
-    if (rc)
-        goto out;
-    uint64_t filter_count = roaring_bitmap_get_cardinality(filter.bm);
-    if (q->flags & QUERY_WANT_TOTAL) {
-        r->has_total = true;
-        r->total = filter_count;
-    }
-    t2 = now_ns();
-
+    uint64_t expected = planner_expected(&planner, pq.filter);
     sort_request_t rq = {
         .ix = ix,
         .field = pq.sort_field,
         .desc = pq.sort_field >= 0 ? q->sort_desc : true,
-        .filter = filter.bm,
         .after = pq.has_cursor ? &pq.cursor : NULL,
         .limit = pq.limit + 1, /* one more than the page: tells whether a next page exists */
     };
     char reason[sizeof(r->explain->reason)];
-    r->strategy = sort_choose(&rq, filter_count, opt ? opt->force : SORT_AUTO,
-                              opt ? opt->thresholds : NULL, reason, sizeof(reason));
-    size_t got = 0;
+    /* First choice from the expected size: a dense filter is tested per slot, never built. */
+    r->strategy = sort_choose(&rq, expected, force, th, reason, sizeof(reason));
+    if (use_predicate(&rq, pq.filter, expected, opt, r->strategy, &rq.max_scan)) {
+        rc = match_new(&planner, pq.filter, &match, err);
+        if (rc)
+            goto out;
+        if (q->flags & QUERY_WANT_TOTAL) {
+            rc = planner_count(&planner, pq.filter, &filter_count, err);
+            if (rc)
+                goto out;
+        }
+        t2 = now_ns();
+        rq.match = match_test_fn;
+        rq.match_arg = match;
+        rc = sort_run(r->strategy, &rq, r->slots, r->values, &got);
+        if (rc == 0) {
+            size_t l = strlen(reason);
+            snprintf(reason + l, sizeof(reason) - l, "; expected %llu rows, tested per slot",
+                     (unsigned long long)expected);
+            goto page;
+        }
+        if (rc != -EAGAIN)
+            goto out;
+        tested = rq.max_scan; /* sparser than expected: build it after all */
+        rq.match = NULL;
+        rq.match_arg = NULL;
+        rq.max_scan = 0;
+    }
+    rc = planner_eval(&planner, pq.filter, &filter, err);
+    if (rc)
+        goto out;
+    built = true;
+    filter_count = roaring_bitmap_get_cardinality(filter.bm);
+    t2 = now_ns();
+    rq.filter = filter.bm;
+    r->strategy = sort_choose(&rq, filter_count, force, th, reason, sizeof(reason));
     rc = sort_run(r->strategy, &rq, r->slots, r->values, &got);
     if (rc)
         goto out;
+page:
+    if (q->flags & QUERY_WANT_TOTAL) {
+        r->has_total = true;
+        r->total = filter_count;
+    }
     if (got > pq.limit) {
         r->count = pq.limit;
         cursor_t next = {
@@ -159,7 +237,11 @@ int search_run(const index_t *ix, const query_t *q, const search_options_t *opt,
         e->limit = pq.limit;
         e->has_cursor = pq.has_cursor;
         e->filter_estimate = estimate;
+        e->filter_expected = expected;
         e->filter_count = filter_count;
+        e->filter_built = built;
+        e->has_total = r->has_total;
+        e->walk_tested = tested;
         e->strategy = r->strategy;
         memcpy(e->reason, reason, sizeof(e->reason));
         e->prepare_ns = t1 - t0;
@@ -171,6 +253,7 @@ int search_run(const index_t *ix, const query_t *q, const search_options_t *opt,
     *out = r;
     r = NULL;
 out:
+    match_free(match);
     planner_result_release(&filter);
     query_node_free(pq.filter);
     search_result_free(r);

@@ -4,6 +4,7 @@
  */
 #include "common/sort.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,9 +100,13 @@ int sort_run(sort_strategy_t s, const sort_request_t *rq, uint32_t *slots, uint6
 {
     *n = 0;
     if (s == SORT_AUTO)
-        s = sort_choose(rq, roaring_bitmap_get_cardinality(rq->filter), SORT_AUTO, NULL, NULL, 0);
+        s = !rq->filter ? SORT_WALK
+                        : sort_choose(rq, roaring_bitmap_get_cardinality(rq->filter), SORT_AUTO,
+                                      NULL, NULL, 0);
     if (rq->field < 0 && s != SORT_SLOT)
         s = SORT_SLOT;
+    if (!rq->filter && (s == SORT_MATERIALIZE || s == SORT_BSI))
+        return BDX_EINVAL;
     switch (s) {
     case SORT_MATERIALIZE:
         return sort_materialize(rq, slots, values, n);
@@ -118,10 +123,42 @@ int sort_run(sort_strategy_t s, const sort_request_t *rq, uint32_t *slots, uint6
 
 /* ---- slot order ---- */
 
+/* Slot order with a predicate filter: the live slots from the cursor down, tested one by one. */
+static int slot_walk(const sort_request_t *rq, uint32_t *slots, size_t *n)
+{
+    roaring_uint32_iterator_t it;
+    uint64_t tested = 0;
+    const roaring_bitmap_t *alive = index_alive(rq->ix);
+    if (rq->after) {
+        roaring_init_iterator(alive, &it);
+        roaring_move_uint32_iterator_equalorlarger(&it, rq->after->slot);
+        roaring_previous_uint32_iterator(&it);
+    } else {
+        roaring_init_iterator_last(alive, &it);
+    }
+    while (it.has_value && *n < rq->limit) {
+        if (rq->max_scan && tested >= rq->max_scan)
+            return -EAGAIN;
+        uint32_t s = it.current_value;
+        tested++;
+        if (rq->match(rq->match_arg, s))
+            slots[(*n)++] = s;
+        roaring_previous_uint32_iterator(&it);
+    }
+    return 0;
+}
+
 int sort_by_slot(const sort_request_t *rq, uint32_t *slots, uint64_t *values, size_t *n)
 {
-    *n = sort_bitmap_slots(rq->filter, true, rq->after != NULL, rq->after ? rq->after->slot : 0,
-                           slots, rq->limit);
+    *n = 0;
+    if (!rq->filter) {
+        int rc = slot_walk(rq, slots, n);
+        if (rc)
+            return rc;
+    } else {
+        *n = sort_bitmap_slots(rq->filter, true, rq->after != NULL,
+                               rq->after ? rq->after->slot : 0, slots, rq->limit);
+    }
     for (size_t i = 0; i < *n; i++)
         values[i] = rq->field >= 0 ? sort_value(rq, slots[i]) : 0;
     return 0;

@@ -19,8 +19,11 @@
  *                     search), keep the slots in the filter, skip dirty slots (their entries may
  *                     be stale) and merge in the dirty slots that pass the filter by their
  *                     current value, plus documents without a value (as 0). Cost ~ limit /
- *                     selectivity + dirty slots in the filter. Best for dense filters.
- *   SORT_SLOT         no sort field: reverse iteration of the filter from the cursor slot.
+ *                     selectivity + dirty slots in the filter. Best for dense filters. The
+ *                     filter may be a predicate tested per slot (sort_request_t.match), so a
+ *                     dense filter is never built.
+ *   SORT_SLOT         no sort field: reverse iteration of the filter from the cursor slot (of
+ *                     the live slots, tested one by one, with a predicate filter).
  *
  * sort_choose() picks one from the size of the filter result and the thresholds: materialize
  * small results; walk when the expected scan (limit / selectivity, assuming the filter is
@@ -58,13 +61,23 @@ typedef struct sort_thresholds {
 /* materialize_max 16384, walk_max_scan 100000, walk_max_dirty 65536. */
 void sort_thresholds_default(sort_thresholds_t *th);
 
+/* A filter given as a predicate: true when the live slot `slot` matches. */
+typedef bool (*sort_match_fn)(void *arg, uint32_t slot);
+
 typedef struct sort_request {
     const index_t *ix; /* borrowed */
     int field;         /* sort field index; -1 = no sort (slot desc) */
     bool desc;
-    const roaring_bitmap_t *filter; /* borrowed; the matching live slots */
-    const cursor_t *after;          /* NULL = from the first row */
-    uint32_t limit;                 /* rows wanted (>= 1) */
+    const roaring_bitmap_t *filter; /* borrowed; the matching live slots, or NULL when the
+                                       filter is the predicate `match` instead */
+    sort_match_fn match;            /* used when filter is NULL (SORT_WALK and SORT_SLOT only:
+                                       a dense filter is tested slot by slot, never built) */
+    void *match_arg;
+    uint64_t max_scan; /* with `match`: give up with -EAGAIN once this many slots were tested
+                          without filling the page (0 = no limit); the caller then builds the
+                          filter and uses another strategy */
+    const cursor_t *after; /* NULL = from the first row */
+    uint32_t limit;        /* rows wanted (>= 1) */
 } sort_request_t;
 
 /*
@@ -78,8 +91,10 @@ sort_strategy_t sort_choose(const sort_request_t *rq, uint64_t filter_count, sor
 /*
  * Produces the page: up to rq->limit rows into slots[] and values[] (caller-provided, at least
  * rq->limit entries each; values are 0 without a sort field), their number in *n. SORT_AUTO
- * chooses with default thresholds. Returns 0, -ENOMEM, or BDX_EINVAL for a strategy that
- * cannot serve the request (a sorted strategy without a sort field).
+ * chooses with default thresholds (with a predicate filter: walk). Returns 0, -ENOMEM,
+ * -EAGAIN (a predicate walk went past rq->max_scan; *n is then meaningless), or BDX_EINVAL
+ * for a strategy that cannot serve the request (a sorted strategy without a sort field;
+ * materialize or bsi with a predicate filter).
  */
 int sort_run(sort_strategy_t s, const sort_request_t *rq, uint32_t *slots, uint64_t *values,
              size_t *n);

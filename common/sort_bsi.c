@@ -165,6 +165,8 @@ int sort_bsi(const sort_request_t *rq, uint32_t *slots, uint64_t *values, size_t
     int rc = 0;
 
     *n = 0;
+    if (!rq->filter)
+        return BDX_EINVAL; /* needs the filter as a bitmap */
     if (rq->after) {
         rc = after_cursor(rq, bsi, &a_owned);
         if (rc)

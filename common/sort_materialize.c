@@ -19,6 +19,8 @@ int sort_materialize(const sort_request_t *rq, uint32_t *slots, uint64_t *values
     const column_t *col = index_sort_column(rq->ix, (size_t)rq->field);
 
     *n = 0;
+    if (!rq->filter)
+        return BDX_EINVAL; /* needs the filter as a bitmap */
     h.rows = malloc((rq->limit ? rq->limit : 1) * sizeof(*h.rows));
     if (!h.rows)
         return -ENOMEM;

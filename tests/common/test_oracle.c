@@ -4,7 +4,8 @@
  * Each round builds a random schema (filter fields of every type, single/multi, nullable; sort
  * fields of 1, 3, 8, 32 and 64 bits and a computed greatest/least), loads random documents into
  * both an index and a plain array of documents (heavy ties, 0 and 2^bits-1, nulls, multi-values,
- * gaps in the slots), then changes some (deletes, merges, field sets, value adds/removes) with
+ * gaps in the slots; some single-valued fields dense: every document has a value, one value on
+ * ~90 % of them, which exercises the complement forms), then changes some (deletes, merges, field sets, value adds/removes) with
  * the sort permutations rebuilt at random points so that some sort fields have dirty slots.
  * Then it generates random query trees of every clause kind and checks, for every sort strategy
  * in turn, that paging through the whole result with random page sizes yields exactly the
@@ -65,6 +66,7 @@ typedef struct mfield {
     char name[16];
     schema_field_type_t type;
     bool multi, nullable;
+    bool dense; /* every document has a value, one value on ~90 % (complement forms) */
 } mfield_t;
 
 typedef struct msort {
@@ -149,6 +151,10 @@ static void rand_field(model_t *m, mdoc_t *d, int f)
 {
     d->n[f] = 0;
     d->null[f] = false;
+    if (m->f[f].dense) {
+        add_value(m, d, f, chance(&m->rng, 0.9) ? 1 : rand_filter_value(m, f));
+        return;
+    }
     if (m->f[f].nullable && chance(&m->rng, 0.15)) {
         d->null[f] = true;
         return;
@@ -220,6 +226,8 @@ static void apply_doc(model_t *m, uint32_t slot, bool merge)
     next.alive = true;
     for (int f = 0; f < m->nf; f++) {
         bool present = merge ? chance(&m->rng, 0.5) : chance(&m->rng, 0.9);
+        if (m->f[f].dense && !merge)
+            present = true;
         b.filters[f].present = present;
         if (!present) {
             if (!merge) {
@@ -375,6 +383,7 @@ static void model_build(model_t *m, uint64_t seed, int size_class)
         f->type = (schema_field_type_t)(i < 3 ? i : (int)below(&m->rng, 3));
         f->multi = chance(&m->rng, 0.35);
         f->nullable = chance(&m->rng, 0.5);
+        f->dense = !f->multi && f->type != SCHEMA_STRING && chance(&m->rng, 0.3);
         cr_assert_eq(schema_add_filter(m->schema, f->name, f->type, f->multi, f->nullable), 0);
     }
     int plain = 1 + (int)below(&m->rng, 5);
