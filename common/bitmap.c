@@ -5,35 +5,76 @@
 #include "common/bitmap.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/error.h"
+#include "common/frozen.h"
 
 void bitmap_init(bitmap_t *b)
 {
     b->rb = NULL;
+    b->frozen = NULL;
+    b->frozen_len = 0;
     b->kind = BITMAP_EMPTY;
 }
 
 void bitmap_release(bitmap_t *b)
 {
+    roaring_bitmap_t *rb = b->rb;
+
     /* A view's header was allocated by roaring_bitmap_frozen_view(); roaring_bitmap_free()
      * frees only that header for frozen bitmaps, never the buffer. */
-    if ((b->kind == BITMAP_OWNED || b->kind == BITMAP_VIEW) && b->rb != NULL)
-        roaring_bitmap_free(b->rb);
-    b->rb = NULL;
-    b->kind = BITMAP_EMPTY;
+    if ((b->kind == BITMAP_OWNED || b->kind == BITMAP_VIEW || b->kind == BITMAP_FROZEN) &&
+        rb != NULL)
+        roaring_bitmap_free(rb);
+    bitmap_init(b);
+}
+
+const roaring_bitmap_t *bitmap_frozen_get(const bitmap_t *b)
+{
+    /* A logically const cache fill: the slot lives in writable memory (malloc'd by its owner),
+     * so writing the header pointer through the cast is defined. */
+    roaring_bitmap_t *_Atomic *slot = (roaring_bitmap_t * _Atomic *)&b->rb;
+    roaring_bitmap_t *expected = NULL;
+    const roaring_bitmap_t *view;
+
+    if (bitmap_view(b->frozen, b->frozen_len, &view) != 0) {
+        /* only out of memory: the bytes were validated by bitmap_set_frozen() or written by
+         * bitmap_freeze_into() */
+        fprintf(stderr, "bitdex: out of memory making a frozen bitmap view\n");
+        abort();
+    }
+    if (!atomic_compare_exchange_strong_explicit(slot, &expected, (roaring_bitmap_t *)view,
+                                                 memory_order_acq_rel, memory_order_acquire)) {
+        bitmap_view_free(view); /* another reader made it first */
+        return expected;
+    }
+    return view;
 }
 
 roaring_bitmap_t *bitmap_mut(bitmap_t *b)
 {
     roaring_bitmap_t *rb;
+    const roaring_bitmap_t *view;
 
     switch (b->kind) {
     case BITMAP_OWNED:
         return b->rb;
     case BITMAP_EMPTY:
         rb = roaring_bitmap_create();
+        break;
+    case BITMAP_FROZEN:
+        if ((view = b->rb) != NULL) {
+            rb = roaring_bitmap_copy(view);
+            break;
+        }
+        /* copy through a temporary view: no header is kept for a slot about to be owned */
+        if (bitmap_view(b->frozen, b->frozen_len, &view) != 0)
+            return NULL;
+        rb = roaring_bitmap_copy(view);
+        bitmap_view_free(view);
         break;
     default:
         rb = roaring_bitmap_copy(b->rb);
@@ -50,6 +91,65 @@ void bitmap_adopt(bitmap_t *b, roaring_bitmap_t *rb)
     bitmap_release(b);
     b->rb = rb;
     b->kind = rb != NULL ? BITMAP_OWNED : BITMAP_EMPTY;
+}
+
+int bitmap_set_frozen(bitmap_t *b, const char *buf, size_t len)
+{
+    const roaring_bitmap_t *view;
+    int rc;
+
+    bitmap_release(b);
+    if (len > UINT32_MAX)
+        return BDX_ECORRUPT;
+    /* validate now (alignment, length, cookie), so the lazy view of a read cannot fail but
+     * for memory */
+    if ((rc = bitmap_view(buf, len, &view)) != 0)
+        return rc;
+    bitmap_view_free(view);
+    b->frozen = buf;
+    b->frozen_len = (uint32_t)len;
+    b->kind = BITMAP_FROZEN;
+    return 0;
+}
+
+size_t bitmap_frozen_footprint(const bitmap_t *b)
+{
+    switch (b->kind) {
+    case BITMAP_OWNED:
+        return frozen_align(roaring_bitmap_frozen_size_in_bytes(b->rb));
+    case BITMAP_FROZEN:
+        return frozen_align(b->frozen_len);
+    default:
+        return 0;
+    }
+}
+
+int bitmap_freeze_into(bitmap_t *b, frozen_t *arena)
+{
+    size_t n = bitmap_frozen_footprint(b), len;
+    char *buf;
+
+    if (n == 0)
+        return 0;
+    if ((buf = frozen_alloc(arena, n)) == NULL)
+        return BDX_EINVAL;
+    switch (b->kind) {
+    case BITMAP_OWNED:
+        len = roaring_bitmap_frozen_size_in_bytes(b->rb);
+        roaring_bitmap_frozen_serialize(b->rb, buf);
+        break;
+    case BITMAP_FROZEN:
+        len = b->frozen_len;
+        memcpy(buf, b->frozen, len);
+        break;
+    default:
+        return 0; /* unreachable: the footprint was 0 */
+    }
+    bitmap_release(b);
+    b->frozen = buf;
+    b->frozen_len = (uint32_t)len;
+    b->kind = BITMAP_FROZEN;
+    return 0;
 }
 
 void bitmap_borrow(bitmap_t *b, const roaring_bitmap_t *rb)
@@ -90,9 +190,39 @@ uint64_t bitmap_count(const roaring_bitmap_t *rb)
     return rb != NULL ? roaring_bitmap_get_cardinality(rb) : 0;
 }
 
+/* Estimated bytes of a view header over a bitmap of n containers: roaring_bitmap_frozen_view()
+ * makes one allocation (the bitmap struct, keys, typecodes, container pointers and structs). */
+static size_t view_header_bytes(const roaring_bitmap_t *view)
+{
+    roaring_statistics_t st;
+
+    roaring_bitmap_statistics(view, &st);
+    return (size_t)st.n_containers * 24 + 56;
+}
+
+void bitmap_usage_add(const bitmap_t *b, bitmap_usage_t *u)
+{
+    const roaring_bitmap_t *rb = b->rb;
+    size_t views = 0;
+
+    if (b->kind == BITMAP_FROZEN) {
+        u->frozen += frozen_align(b->frozen_len);
+        u->bytes += frozen_align(b->frozen_len);
+    }
+    if ((b->kind == BITMAP_FROZEN || b->kind == BITMAP_VIEW) && rb != NULL) {
+        views = view_header_bytes(rb);
+        u->views += views;
+        u->view_count++;
+        u->bytes += views;
+    }
+    if (b->kind == BITMAP_OWNED)
+        u->bytes += bitmap_memory(b);
+}
+
 size_t bitmap_memory(const bitmap_t *b)
 {
     roaring_statistics_t st;
+    bitmap_usage_t u = {0};
 
     switch (b->kind) {
     case BITMAP_OWNED:
@@ -104,8 +234,9 @@ size_t bitmap_memory(const bitmap_t *b)
         return st.n_bytes_array_containers + st.n_bytes_run_containers +
                st.n_bytes_bitset_containers + (size_t)st.n_containers * 72 + 72;
     case BITMAP_VIEW:
-        roaring_bitmap_statistics(b->rb, &st);
-        return (size_t)st.n_containers * 24 + 56;
+    case BITMAP_FROZEN:
+        bitmap_usage_add(b, &u);
+        return u.bytes;
     default:
         return 0;
     }

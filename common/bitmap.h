@@ -3,25 +3,34 @@
  *
  * Every bitmap the engine keeps lives in a bitmap_t slot. A slot is either empty, owns a
  * mutable roaring bitmap, holds a frozen view (a read-only bitmap whose containers point into
- * a 32-byte aligned buffer someone else owns, e.g. an mmap'd generation file), or borrows a
- * bitmap owned elsewhere (shared between snapshots). Reads never care which: they take
- * `const roaring_bitmap_t *` from bitmap_get(). Writes go through bitmap_mut(), which copies a
- * view or a borrowed bitmap into an owned one on the first write (copy-on-write), so the buffer
- * under a view is never modified. bitmap_release() frees only what the slot owns.
+ * a 32-byte aligned buffer someone else owns, e.g. an mmap'd generation file), borrows a
+ * bitmap owned elsewhere (shared between snapshots), or is frozen: its bitmap is serialized in
+ * an arena (common/frozen.h) and the view header over those bytes is made on the first read
+ * (one small allocation, kept until the slot is released), so bitmaps nobody reads cost only
+ * their serialized bytes. Reads never care which: they take `const roaring_bitmap_t *` from
+ * bitmap_get(). Writes go through bitmap_mut(), which copies a view, a frozen or a borrowed
+ * bitmap into an owned one on the first write (copy-on-write), so the buffer under a view is
+ * never modified. bitmap_release() frees only what the slot owns.
  *
  * The file also holds the few multi-bitmap operations the planner needs that CRoaring 0.2.66
  * lacks (an AND of many, smallest first, stopping as soon as the result is empty).
  *
  * Concurrency: a slot is plain data with no locking; a slot being written must not be read
- * concurrently. Views and borrowed bitmaps may be read by any number of threads.
+ * concurrently. Views and borrowed bitmaps may be read by any number of threads. Reading a
+ * frozen slot may create its view header: concurrent first reads race on an atomic
+ * compare-and-swap, the loser frees its header, so any number of threads may read a frozen
+ * slot (this is the only write a read makes, and it never changes the bitmap's content).
  */
 #ifndef BITDEX_BITMAP_H
 #define BITDEX_BITMAP_H
 
 #include <roaring/roaring.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+typedef struct frozen frozen_t; /* common/frozen.h */
 
 /* Alignment the buffer under a frozen view must have (a CRoaring requirement). */
 #define BITMAP_FROZEN_ALIGN 32
@@ -31,26 +40,38 @@ typedef enum bitmap_kind {
     BITMAP_OWNED,     /* rb is ours: freed by bitmap_release() */
     BITMAP_VIEW,      /* rb is a frozen view: its header is ours, its buffer is borrowed */
     BITMAP_BORROWED,  /* rb belongs to someone else; read-only here, never freed here */
+    BITMAP_FROZEN,    /* frozen[0..frozen_len) holds the bitmap (borrowed, in an arena); rb is
+                         NULL or the view header over it made by the first read (ours) */
 } bitmap_kind_t;
 
 typedef struct bitmap {
-    roaring_bitmap_t *rb;
+    /* atomic only for BITMAP_FROZEN's lazy view (see Concurrency); other kinds just use it */
+    roaring_bitmap_t *_Atomic rb;
+    const char *frozen; /* BITMAP_FROZEN: the serialized bitmap; NULL otherwise */
+    uint32_t frozen_len;
     bitmap_kind_t kind;
 } bitmap_t;
 
-#define BITMAP_INIT        \
-    {                      \
-        NULL, BITMAP_EMPTY \
+#define BITMAP_INIT                 \
+    {                               \
+        NULL, NULL, 0, BITMAP_EMPTY \
     }
 
 /* Makes `b` an empty slot (no allocation). */
 void bitmap_init(bitmap_t *b);
 
+/* The view header of a frozen slot, made now when no read made it yet. Use bitmap_get(). */
+const roaring_bitmap_t *bitmap_frozen_get(const bitmap_t *b);
+
 /* The slot's bitmap for reading, or NULL when the slot is empty. Borrowed; valid until the
- * slot is next written or released. */
+ * slot is next written or released. For a frozen slot the first read makes the view header;
+ * when that allocation fails the process aborts (a NULL would read as an empty bitmap and
+ * give wrong answers). */
 static inline const roaring_bitmap_t *bitmap_get(const bitmap_t *b)
 {
-    return b->rb;
+    const roaring_bitmap_t *rb = atomic_load_explicit(&b->rb, memory_order_acquire);
+
+    return rb != NULL || b->kind != BITMAP_FROZEN ? rb : bitmap_frozen_get(b);
 }
 
 /* True when the slot can be written without a copy (it owns its bitmap). */
@@ -97,8 +118,44 @@ void bitmap_free_roaring(roaring_bitmap_t *rb);
 uint64_t bitmap_count(const roaring_bitmap_t *rb);
 
 /* Bytes in memory that a slot's bitmap costs its owner (0 for empty and borrowed; for a view,
- * the view header only, not the borrowed buffer). Approximate for owned bitmaps. */
+ * the view header only, not the borrowed buffer; for a frozen slot, its bytes in the arena
+ * with their padding plus the view header when one was made). Approximate for owned bitmaps
+ * and view headers (calibrated with mallinfo2() against CRoaring 0.2.66). */
 size_t bitmap_memory(const bitmap_t *b);
+
+/* Memory of many slots, by where it lives. */
+typedef struct bitmap_usage {
+    size_t bytes;        /* sum of bitmap_memory() */
+    size_t frozen;       /* of which: arena bytes of frozen slots (with padding) */
+    size_t views;        /* of which: view headers (views and frozen slots read so far) */
+    uint64_t view_count; /* number of those view headers */
+} bitmap_usage_t;
+
+/* Adds the slot's memory to *u. */
+void bitmap_usage_add(const bitmap_t *b, bitmap_usage_t *u);
+
+/* ---- freezing into an arena (common/frozen.h) ---- */
+
+/* Bytes the slot's bitmap takes in a frozen arena: its frozen size rounded up to
+ * BITMAP_FROZEN_ALIGN. 0 for slots that are not the owner's memory and are left alone by
+ * bitmap_freeze_into(): empty, views and borrowed bitmaps. */
+size_t bitmap_frozen_footprint(const bitmap_t *b);
+
+/*
+ * Moves the slot's bitmap into `arena`: reserves bitmap_frozen_footprint(b) bytes with
+ * frozen_alloc(), writes the bitmap there and makes the slot frozen over them. An owned bitmap
+ * is freed; an already frozen slot is copied from its old arena (its view header is freed).
+ * No-op for slots whose footprint is 0. Allocates nothing. The arena is borrowed: it must
+ * outlive the slot's use of it. Returns 0, or BDX_EINVAL when the arena has too little room
+ * left (the slot is then unchanged).
+ */
+int bitmap_freeze_into(bitmap_t *b, frozen_t *arena);
+
+/* Releases the slot's current content and makes it frozen over buf[0..len) (written by
+ * bitmap_freeze_to(), BITMAP_FROZEN_ALIGN aligned, borrowed as above). The view header is made
+ * on the first read. Returns 0, or BDX_ECORRUPT when CRoaring rejects the buffer (the slot is
+ * then empty). */
+int bitmap_set_frozen(bitmap_t *b, const char *buf, size_t len);
 
 /* ---- frozen format: used by generation files (writer) and mmap'd views (readers) ---- */
 

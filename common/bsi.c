@@ -456,11 +456,36 @@ void bsi_optimize(bsi_t *b)
     }
 }
 
-size_t bsi_memory(const bsi_t *b)
+size_t bsi_memory(const bsi_t *b, bitmap_usage_t *bitmaps)
 {
-    size_t n = sizeof(*b) + bitmap_memory(&b->exists);
+    bitmap_usage_t u = {0};
+
+    bitmap_usage_add(&b->exists, &u);
+    for (unsigned i = 0; i < b->bits; i++)
+        bitmap_usage_add(&b->slices[i], &u);
+    if (bitmaps != NULL) {
+        bitmaps->bytes += u.bytes;
+        bitmaps->frozen += u.frozen;
+        bitmaps->views += u.views;
+        bitmaps->view_count += u.view_count;
+    }
+    return sizeof(*b) + u.bytes;
+}
+
+size_t bsi_frozen_footprint(const bsi_t *b)
+{
+    size_t n = bitmap_frozen_footprint(&b->exists);
 
     for (unsigned i = 0; i < b->bits; i++)
-        n += bitmap_memory(&b->slices[i]);
+        n += bitmap_frozen_footprint(&b->slices[i]);
     return n;
+}
+
+int bsi_freeze(bsi_t *b, frozen_t *arena)
+{
+    int rc = bitmap_freeze_into(&b->exists, arena);
+
+    for (unsigned i = 0; rc == 0 && i < b->bits; i++)
+        rc = bitmap_freeze_into(&b->slices[i], arena);
+    return rc;
 }

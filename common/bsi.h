@@ -20,6 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/bitmap.h"
+#include "common/frozen.h"
+
 typedef struct bsi bsi_t;
 
 typedef enum bsi_op {
@@ -102,7 +105,16 @@ int bsi_topk(const bsi_t *b, const roaring_bitmap_t *candidates, uint64_t k, boo
 /* run_optimize + shrink_to_fit on every bitmap it owns. */
 void bsi_optimize(bsi_t *b);
 
-/* Bytes of memory its bitmaps use. */
-size_t bsi_memory(const bsi_t *b);
+/* Bytes of memory it uses (its bitmaps and itself); *bitmaps (may be NULL) also receives the
+ * bitmaps' usage by kind. */
+size_t bsi_memory(const bsi_t *b, bitmap_usage_t *bitmaps);
+
+/* Arena bytes bsi_freeze() needs (see bitmap_frozen_footprint()). */
+size_t bsi_frozen_footprint(const bsi_t *b);
+
+/* Moves its bitmaps into `arena` (frozen slots; see valuemap_freeze() for the rules: the arena
+ * is borrowed and must outlive the BSI's use of it; writes copy on write). Returns 0, or
+ * BDX_EINVAL when the arena has too little room (content unchanged either way). */
+int bsi_freeze(bsi_t *b, frozen_t *arena);
 
 #endif

@@ -80,6 +80,13 @@ typedef struct index_memory {
     size_t maps;           /* value -> bitmap maps and key order */
     size_t forward;        /* per-document value records (clean replace / delete) */
     size_t total;          /* everything above */
+    /* Breakdown of the bitmap figures after index_freeze() (all 0 before). The per-kind figures
+     * above count each frozen bitmap's arena bytes and its view header; arena bytes no bitmap
+     * uses any more (bitmaps written since the freeze) are counted in other_bitmaps. */
+    size_t frozen_arena;        /* bytes allocated for the arena */
+    size_t frozen_live;         /* of which: bytes still read by some bitmap */
+    size_t frozen_views;        /* view headers made so far (frozen bitmaps read since) */
+    uint64_t frozen_view_count; /* number of those headers */
 } index_memory_t;
 
 /* ---- lifecycle ---- */
@@ -169,20 +176,32 @@ int index_rebuild_perms(index_t *ix);
 int index_optimize(index_t *ix);
 
 /*
- * Packs every filter field's value bitmaps into one frozen arena per field (CRoaring's frozen
- * format, read through views): after a bulk load this roughly halves their memory, because
- * sparse values stop paying CRoaring's per-container allocations. A later write copies just the
- * bitmap it touches (copy-on-write); arena space left behind is reclaimed by the next pack.
- * Flushes a pending bulk load first. Changes no answer. Returns 0 or -ENOMEM.
+ * Freezes the index's bitmaps: serializes every bitmap index_memory() counts (filter value,
+ * null and exists bitmaps, BSI slices and existence, dirty and alive) into one 32-byte aligned
+ * arena in CRoaring's frozen format (common/frozen.h) and makes each bitmap a frozen slot over
+ * its bytes (common/bitmap.h). A frozen bitmap costs its serialized size (rounded up to 32
+ * bytes) until a read first touches it, which adds a small view header (atomic, so concurrent
+ * readers stay safe); this removes CRoaring's per-bitmap and per-container heap structures,
+ * which dominate for the millions of tiny value bitmaps (postId, userId). Call it after a bulk
+ * load, after index_optimize() (which run-optimizes the bitmaps first) and
+ * index_rebuild_perms(); then again from time to time when many frozen bitmaps were written.
+ *
+ * Writes keep working: a write copies the one bitmap it touches out of the arena (copy-on-write)
+ * and those arena bytes stay allocated, unused, until the next freeze. The arena is owned by the
+ * index: the next index_freeze() moves every frozen bitmap into a new arena and frees the old
+ * one; index_free() frees it last. Like every write, it invalidates pointers returned by read
+ * accessors. Flushes a pending bulk load first. Changes no answer. Returns 0 or -ENOMEM (only
+ * before anything changed).
  */
-int index_pack(index_t *ix);
+int index_freeze(index_t *ix);
 
 /* ---- reads (borrowed results: valid until the next write) ---- */
 
 /* Live documents. Never NULL. */
 const roaring_bitmap_t *index_alive(const index_t *ix);
 
-/* Number of live documents. */
+/* Number of live documents. O(1) after the first call since the last write (the counts below
+ * too: cached per write generation; safe for concurrent readers). */
 uint64_t index_doc_count(const index_t *ix);
 
 /* Highest live slot, or -1 when the index is empty. */
@@ -200,6 +219,9 @@ const roaring_bitmap_t *index_filter_null(const index_t *ix, size_t field);
 
 /* Slots whose field holds at least one value (null and absent excluded). Never NULL. */
 const roaring_bitmap_t *index_filter_exists(const index_t *ix, size_t field);
+
+/* Cardinality of index_filter_exists() (0 for an invalid field). Cached like index_doc_count(). */
+uint64_t index_filter_exists_count(const index_t *ix, size_t field);
 
 /* Number of distinct values held by live documents (= number of non-empty value bitmaps). */
 uint64_t index_filter_value_count(const index_t *ix, size_t field);
@@ -225,6 +247,11 @@ const permutation_t *index_sort_perm(const index_t *ix, size_t field);
 /* Slots changed since the field's permutation was built: value changed, set, cleared,
  * document added or deleted. Never NULL. */
 const roaring_bitmap_t *index_sort_dirty(const index_t *ix, size_t field);
+
+/* Cardinalities of bsi_exists(index_sort_bsi()) and of index_sort_dirty() (0 for an invalid
+ * field). Cached like index_doc_count(). */
+uint64_t index_sort_exists_count(const index_t *ix, size_t field);
+uint64_t index_sort_dirty_count(const index_t *ix, size_t field);
 
 /* The sort field's value of `slot` from the column (O(1)); 0 when it has none (see
  * bsi_exists(index_sort_bsi()) for presence). */

@@ -34,8 +34,6 @@ struct valuemap {
     unsigned log2;   /* table size = 1 << log2 */
     block_t **blocks;
     uint32_t nblocks, blocks_cap;
-    char *arena; /* frozen bitmaps under the packed (view) entries, or NULL */
-    size_t arena_size;
 };
 
 static uint32_t hash_pos(const valuemap_t *m, int64_t key)
@@ -71,7 +69,6 @@ void valuemap_free(valuemap_t *m)
     free(m->blocks);
     free(m->entries);
     free(m->table);
-    free(m->arena);
     free(m);
 }
 
@@ -364,11 +361,7 @@ int valuemap_remove(valuemap_t *m, int64_t key, uint32_t slot)
         m->entries[e] = m->entries[last];
         m->table[find(m, m->entries[e].key)] = e + 1;
     }
-    if (--m->count == 0) {
-        free(m->arena); /* no view is left to point into it */
-        m->arena = NULL;
-        m->arena_size = 0;
-    }
+    m->count--;
     return 0;
 }
 
@@ -390,63 +383,28 @@ void valuemap_optimize(valuemap_t *m)
     }
 }
 
-static size_t align_up(size_t n)
+size_t valuemap_frozen_footprint(const valuemap_t *m)
 {
-    return (n + BITMAP_FROZEN_ALIGN - 1) / BITMAP_FROZEN_ALIGN * BITMAP_FROZEN_ALIGN;
+    size_t n = 0;
+
+    for (uint32_t i = 0; i < m->count; i++)
+        n += bitmap_frozen_footprint(&m->entries[i].bm);
+    return n;
 }
 
-int valuemap_pack(valuemap_t *m)
+int valuemap_freeze(valuemap_t *m, frozen_t *arena)
 {
-    size_t total = 0, off = 0;
-    size_t *sizes;
-    char *arena;
-    const roaring_bitmap_t **views;
-    int rc = -ENOMEM;
+    int rc = 0;
 
-    if (m->count == 0)
-        return 0;
-    sizes = malloc(m->count * sizeof(*sizes));
-    views = calloc(m->count, sizeof(*views));
-    if (sizes == NULL || views == NULL)
-        goto out_free;
-    for (uint32_t i = 0; i < m->count; i++) {
-        sizes[i] = bitmap_freeze_size(bitmap_get(&m->entries[i].bm));
-        total += align_up(sizes[i]);
-    }
-    arena = aligned_alloc(BITMAP_FROZEN_ALIGN, total);
-    if (arena == NULL)
-        goto out_free;
-    /* build every view first, so that a failure leaves the map as it was */
-    for (uint32_t i = 0; i < m->count; i++) {
-        bitmap_freeze_to(bitmap_get(&m->entries[i].bm), arena + off);
-        if ((rc = bitmap_view(arena + off, sizes[i], &views[i])) != 0) {
-            for (uint32_t j = 0; j < i; j++)
-                bitmap_view_free(views[j]);
-            free(arena);
-            goto out_free;
-        }
-        off += align_up(sizes[i]);
-    }
-    for (uint32_t i = 0; i < m->count; i++)
-        bitmap_adopt_view(&m->entries[i].bm, views[i]);
-    free(m->arena); /* no view points into the old arena any more */
-    m->arena = arena;
-    m->arena_size = total;
-    rc = 0;
-out_free:
-    free(sizes);
-    free(views);
+    for (uint32_t i = 0; rc == 0 && i < m->count; i++)
+        rc = bitmap_freeze_into(&m->entries[i].bm, arena);
     return rc;
 }
 
-size_t valuemap_memory(const valuemap_t *m, size_t *bitmaps)
+size_t valuemap_memory(const valuemap_t *m, bitmap_usage_t *bitmaps)
 {
-    size_t bm = m->arena_size;
-
-    for (uint32_t i = 0; i < m->count; i++)
-        bm += bitmap_memory(&m->entries[i].bm);
-    if (bitmaps != NULL)
-        *bitmaps = bm;
+    for (uint32_t i = 0; bitmaps != NULL && i < m->count; i++)
+        bitmap_usage_add(&m->entries[i].bm, bitmaps);
     return sizeof(*m) + (size_t)m->cap * sizeof(entry_t) +
            ((size_t)1 << m->log2) * sizeof(uint32_t) + (size_t)m->nblocks * sizeof(block_t) +
            (size_t)m->blocks_cap * sizeof(block_t *);

@@ -16,6 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/bitmap.h"
+#include "common/frozen.h"
+
 typedef struct valuemap valuemap_t;
 
 /* New empty map. Caller frees with valuemap_free(). 0 or -ENOMEM. */
@@ -50,16 +53,20 @@ void valuemap_range(const valuemap_t *m, int64_t lo, int64_t hi, valuemap_fn fn,
 /* run_optimize + shrink_to_fit on every owned bitmap, and trims the map's own arrays. */
 void valuemap_optimize(valuemap_t *m);
 
-/*
- * Packs every bitmap into one 32-byte aligned arena in CRoaring's frozen format and turns the
- * slots into frozen views over it (about half the memory of mutable bitmaps for sparse values).
- * A later write to a packed value copies that one bitmap (copy-on-write); the arena space it
- * leaves is reclaimed by the next pack. Returns 0 or -ENOMEM (the map is unchanged then).
- */
-int valuemap_pack(valuemap_t *m);
+/* Arena bytes valuemap_freeze() needs for this map's bitmaps (see bitmap_frozen_footprint()). */
+size_t valuemap_frozen_footprint(const valuemap_t *m);
 
-/* Bytes used: *bitmaps receives the bitmaps' share (including pack arenas), the return value
- * the map's own (hash table, entries, key order). */
-size_t valuemap_memory(const valuemap_t *m, size_t *bitmaps);
+/*
+ * Moves every bitmap into `arena` (frozen slots, see bitmap.h): reserves
+ * valuemap_frozen_footprint(m) bytes from it. The arena is borrowed: it must outlive the map's
+ * use of it (until the map is freed, or frozen again into another arena). A later write to a
+ * frozen value copies that one bitmap (copy-on-write). Returns 0, or BDX_EINVAL when the arena
+ * has too little room left (the map is then partly frozen, with unchanged content).
+ */
+int valuemap_freeze(valuemap_t *m, frozen_t *arena);
+
+/* Bytes used: *bitmaps (may be NULL) receives the bitmaps' share, the return value the map's
+ * own (hash table, entries, key order). */
+size_t valuemap_memory(const valuemap_t *m, bitmap_usage_t *bitmaps);
 
 #endif

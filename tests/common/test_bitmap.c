@@ -223,3 +223,123 @@ Test(bitmap, and_or_many_vs_pairwise)
     }
     roaring_bitmap_free(out);
 }
+
+/* ---- frozen slots in an arena ---- */
+
+#include <pthread.h>
+
+#include "common/frozen.h"
+
+Test(bitmap, frozen_slot_reads_lazily_and_copies_on_write)
+{
+    roaring_bitmap_t *src = roaring_bitmap_create();
+    bitmap_t b = BITMAP_INIT, e = BITMAP_INIT, moved = BITMAP_INIT;
+    frozen_t *arena, *arena2;
+    bitmap_usage_t u = {0};
+    size_t need;
+    char *snapshot;
+
+    for (uint32_t i = 0; i < 100000; i += 7)
+        roaring_bitmap_add(src, i);
+    roaring_bitmap_add_range(src, 500000, 600000);
+    roaring_bitmap_run_optimize(src);
+    bitmap_adopt(&b, roaring_bitmap_copy(src));
+    cr_assert_eq(bitmap_frozen_footprint(&e), 0, "an empty slot takes no arena bytes");
+    need = bitmap_frozen_footprint(&b);
+    cr_assert_eq(need % BITMAP_FROZEN_ALIGN, 0);
+    cr_assert_geq(need, bitmap_freeze_size(src));
+    cr_assert_eq(frozen_new(need, &arena), 0);
+    cr_assert_eq(bitmap_freeze_into(&e, arena), 0);
+    cr_assert_eq(e.kind, BITMAP_EMPTY);
+    cr_assert_eq(bitmap_freeze_into(&b, arena), 0);
+    cr_assert_eq(b.kind, BITMAP_FROZEN);
+    cr_assert_eq(frozen_used(arena), need);
+    cr_assert_eq(bitmap_freeze_into(&b, arena), BDX_EINVAL, "the arena is full");
+    cr_assert_eq(b.kind, BITMAP_FROZEN, "a failed freeze leaves the slot alone");
+
+    /* no view header until the first read; the read makes exactly one */
+    bitmap_usage_add(&b, &u);
+    cr_assert_eq(u.frozen, need);
+    cr_assert_eq(u.view_count, 0);
+    cr_assert(roaring_bitmap_equals(bitmap_get(&b), src));
+    cr_assert_eq(bitmap_get(&b), bitmap_get(&b), "the header is made once and kept");
+    memset(&u, 0, sizeof(u));
+    bitmap_usage_add(&b, &u);
+    cr_assert_eq(u.view_count, 1);
+    cr_assert_eq(u.bytes, need + u.views);
+    cr_assert_eq(bitmap_memory(&b), u.bytes);
+
+    /* freezing a frozen slot again copies it into the new arena */
+    cr_assert_eq(frozen_new(need, &arena2), 0);
+    cr_assert_eq(bitmap_freeze_into(&b, arena2), 0);
+    frozen_free(arena); /* nothing points into the old arena any more */
+    cr_assert(roaring_bitmap_equals(bitmap_get(&b), src));
+
+    /* the same bytes set up by hand (what a reader of a generation file does) */
+    cr_assert_eq(bitmap_set_frozen(&moved, b.frozen, b.frozen_len), 0);
+    cr_assert(roaring_bitmap_equals(bitmap_get(&moved), src));
+    cr_assert_eq(bitmap_set_frozen(&moved, b.frozen, b.frozen_len - 1), BDX_ECORRUPT);
+    cr_assert_null(bitmap_get(&moved));
+
+    /* copy-on-write, from a slot with and without a view header */
+    const char *bytes = b.frozen;
+    size_t len = b.frozen_len;
+    snapshot = malloc(len);
+    memcpy(snapshot, bytes, len);
+    cr_assert_eq(bitmap_set_frozen(&moved, b.frozen, b.frozen_len), 0);
+    roaring_bitmap_add(bitmap_mut(&moved), 1);
+    roaring_bitmap_remove(bitmap_mut(&b), 0);
+    cr_assert(bitmap_is_owned(&b) && bitmap_is_owned(&moved));
+    cr_assert(roaring_bitmap_contains(bitmap_get(&moved), 1));
+    cr_assert(!roaring_bitmap_contains(bitmap_get(&b), 0));
+    cr_assert(roaring_bitmap_contains(src, 0));
+    cr_assert_eq(memcmp(snapshot, bytes, len), 0, "the arena bytes are never written");
+    bitmap_release(&b);
+    bitmap_release(&moved);
+    frozen_free(arena2);
+    free(snapshot);
+    roaring_bitmap_free(src);
+}
+
+typedef struct reader_arg {
+    const bitmap_t *slot;
+    const roaring_bitmap_t *seen;
+} reader_arg_t;
+
+static void *read_frozen(void *arg)
+{
+    reader_arg_t *r = arg;
+    r->seen = bitmap_get(r->slot);
+    return NULL;
+}
+
+Test(bitmap, frozen_slot_first_reads_race_safely)
+{
+    enum {
+        NTHREADS = 8,
+        ROUNDS = 50
+    };
+    roaring_bitmap_t *src = roaring_bitmap_of(4, 3, 70000, 140000, 1u << 31);
+    bitmap_t b = BITMAP_INIT;
+    frozen_t *arena;
+
+    for (int round = 0; round < ROUNDS; round++) {
+        pthread_t t[NTHREADS];
+        reader_arg_t r[NTHREADS];
+        bitmap_adopt(&b, roaring_bitmap_copy(src));
+        cr_assert_eq(frozen_new(bitmap_frozen_footprint(&b), &arena), 0);
+        cr_assert_eq(bitmap_freeze_into(&b, arena), 0);
+        for (int i = 0; i < NTHREADS; i++) {
+            r[i].slot = &b;
+            cr_assert_eq(pthread_create(&t[i], NULL, read_frozen, &r[i]), 0);
+        }
+        for (int i = 0; i < NTHREADS; i++) {
+            cr_assert_eq(pthread_join(t[i], NULL), 0);
+            cr_assert_eq(r[i].seen, r[0].seen, "every reader gets the one kept header");
+        }
+        cr_assert(roaring_bitmap_equals(r[0].seen, src));
+        bitmap_release(&b); /* frees the one header; the losers freed theirs */
+        frozen_free(arena);
+    }
+    roaring_bitmap_free(src);
+}

@@ -260,7 +260,7 @@ Test(bsi, get_set_clear_and_edges)
     cr_assert_eq(bsi_set(b, 1, 127), 0);
     bsi_optimize(b);
     cr_assert(bsi_get(b, 1, &v) && v == 127);
-    cr_assert_gt(bsi_memory(b), 0);
+    cr_assert_gt(bsi_memory(b, NULL), 0);
     bsi_free(b);
     roaring_bitmap_free(out);
 }

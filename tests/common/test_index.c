@@ -628,7 +628,7 @@ Test(index, random_ops_vs_model, .timeout = 120)
         }
         if (round % 3 == 1) {
             /* packed (frozen view) bitmaps must behave the same under later writes */
-            cr_assert_eq(index_pack(ix), 0);
+            cr_assert_eq(index_freeze(ix), 0);
             check_all(ix);
         }
     }
@@ -852,7 +852,7 @@ Test(index, bulk_load_and_memory)
     {
         index_memory_t before, after;
         index_memory(ix, &before);
-        cr_assert_eq(index_pack(ix), 0);
+        cr_assert_eq(index_freeze(ix), 0);
         index_memory(ix, &after);
         cr_assert_lt(after.filter_bitmaps, before.filter_bitmaps);
         /* packed values still take writes (copy-on-write) */
@@ -888,4 +888,144 @@ Test(index, bulk_load_and_memory)
     cr_assert_gt(st.forward, 0);
     cr_assert_gt(st.total, st.bitmaps);
     index_free(ix);
+}
+
+/* ---- freezing: a frozen index holds exactly the bitmaps of an unfrozen twin ---- */
+
+typedef struct keyed {
+    int64_t keys[4096];
+    const roaring_bitmap_t *bms[4096];
+    size_t n;
+} keyed_t;
+
+static bool collect_keyed(int64_t key, const roaring_bitmap_t *bm, void *arg)
+{
+    keyed_t *k = arg;
+    cr_assert_lt(k->n, 4096);
+    k->keys[k->n] = key;
+    k->bms[k->n++] = bm;
+    return true;
+}
+
+static void assert_same_bitmap(const roaring_bitmap_t *x, const roaring_bitmap_t *y,
+                               const char *what, size_t i)
+{
+    bool xe = x == NULL || roaring_bitmap_is_empty(x);
+    bool ye = y == NULL || roaring_bitmap_is_empty(y);
+    cr_assert(xe == ye && (xe || roaring_bitmap_equals(x, y)), "%s #%zu differs " SEEDFMT, what, i,
+              SEEDARG);
+}
+
+/* Every bitmap of a equals the one of b (a is frozen, b is not, or both). */
+static void assert_same_index(const index_t *a, const index_t *b)
+{
+    static keyed_t ka, kb;
+
+    assert_same_bitmap(index_alive(a), index_alive(b), "alive", 0);
+    for (size_t f = 0; f < NF; f++) {
+        ka.n = kb.n = 0;
+        index_filter_range(a, f, INT64_MIN, INT64_MAX, collect_keyed, &ka);
+        index_filter_range(b, f, INT64_MIN, INT64_MAX, collect_keyed, &kb);
+        cr_assert_eq(ka.n, kb.n, "field %zu: value count " SEEDFMT, f, SEEDARG);
+        for (size_t i = 0; i < ka.n; i++) {
+            cr_assert_eq(ka.keys[i], kb.keys[i]);
+            assert_same_bitmap(ka.bms[i], kb.bms[i], "value", f);
+            assert_same_bitmap(index_filter_value(a, f, ka.keys[i]), ka.bms[i], "lookup", f);
+        }
+        assert_same_bitmap(index_filter_null(a, f), index_filter_null(b, f), "null", f);
+        assert_same_bitmap(index_filter_exists(a, f), index_filter_exists(b, f), "exists", f);
+    }
+    for (size_t s = 0; s < NSORT; s++) {
+        const bsi_t *x = index_sort_bsi(a, s), *y = index_sort_bsi(b, s);
+        assert_same_bitmap(bsi_exists(x), bsi_exists(y), "bsi exists", s);
+        for (unsigned bit = 0; bit < bsi_bits(x); bit++)
+            assert_same_bitmap(bsi_slice(x, bit), bsi_slice(y, bit), "bsi slice", s);
+        assert_same_bitmap(index_sort_dirty(a, s), index_sort_dirty(b, s), "dirty", s);
+    }
+}
+
+/* The same random write to both indexes. */
+static void twin_op(index_t *a, index_t *b)
+{
+    uint32_t slot = (uint32_t)below(NSLOT) * 37;
+    bdx_error_t err = {0};
+    gen_t g;
+    index_doc_t doc;
+
+    switch (below(4)) {
+    case 0:
+        cr_assert_eq(index_delete(a, slot), 0);
+        cr_assert_eq(index_delete(b, slot), 0);
+        return;
+    case 1: {
+        uint64_t v = below(1000);
+        cr_assert_eq(index_set_sort(a, slot, S_A, v, &err), 0, "%s", err.msg);
+        cr_assert_eq(index_set_sort(b, slot, S_A, v, &err), 0, "%s", err.msg);
+        return;
+    }
+    default:
+        random_doc(&g);
+        doc.filters = g.filters;
+        doc.sorts = g.sorts;
+        cr_assert_eq(index_merge(a, slot, &doc, &err), 0, "%s", err.msg);
+        cr_assert_eq(index_merge(b, slot, &doc, &err), 0, "%s", err.msg);
+    }
+}
+
+Test(index, freeze_keeps_every_bitmap, .timeout = 120)
+{
+    schema_t *s = make_schema();
+    index_t *a, *b;
+    index_memory_t before, after, written;
+    bdx_error_t err = {0};
+
+    seed_init();
+    cr_assert_eq(index_new(s, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(index_new(s, &b, &err), 0, "%s", err.msg);
+    schema_free(s);
+    /* freezing an empty index works and changes nothing */
+    cr_assert_eq(index_freeze(a), 0);
+    assert_same_index(a, b);
+    for (int i = 0; i < 2000; i++)
+        twin_op(a, b);
+    cr_assert_eq(index_optimize(a), 0);
+    cr_assert_eq(index_rebuild_perms(a), 0);
+    cr_assert_eq(index_rebuild_perms(b), 0);
+
+    index_memory(a, &before);
+    cr_assert_eq(index_freeze(a), 0);
+    index_memory(a, &after);
+    cr_assert_gt(after.frozen_arena, 0);
+    cr_assert_eq(after.frozen_arena % BITMAP_FROZEN_ALIGN, 0);
+    cr_assert_eq(after.frozen_live, after.frozen_arena, "right after a freeze all bytes are used");
+    cr_assert_eq(after.frozen_view_count, 1, "no header before a read; alive was read (docs)");
+    cr_assert_lt(after.bitmaps, before.bitmaps);
+    cr_assert_geq(after.bitmaps, after.frozen_arena);
+    assert_same_index(a, b);
+    {
+        index_memory_t read;
+        index_memory(a, &read);
+        cr_assert_gt(read.frozen_view_count, 0, "reads made view headers");
+        cr_assert_eq(read.bitmaps - after.bitmaps, read.frozen_views - after.frozen_views,
+                     "headers are counted");
+    }
+
+    /* writes after freezing copy on write; the arena bytes they leave stay counted */
+    for (int round = 0; round < 6; round++) {
+        for (int i = 0; i < 300; i++)
+            twin_op(a, b);
+        assert_same_index(a, b);
+        index_memory(a, &written);
+        cr_assert_lt(written.frozen_live, written.frozen_arena);
+        if (round % 2 == 1) {
+            cr_assert_eq(index_freeze(a), 0); /* again: frozen slots move to a new arena */
+            assert_same_index(a, b);
+        }
+        if (round == 4) {
+            cr_assert_eq(index_freeze(b), 0); /* both frozen */
+            assert_same_index(a, b);
+        }
+    }
+    index_free(a);
+    index_free(b);
 }
