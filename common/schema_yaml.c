@@ -232,7 +232,9 @@ static int each_pair(walk_t *w, const yaml_node_t *n, const char *path, const ch
 
         if (key == NULL)
             return fail(w, k, path, "keys must be plain names");
-        snprintf(kpath, sizeof(kpath), "%s%s%s", path, path[0] ? "." : "", key);
+        if (snprintf(kpath, sizeof(kpath), "%s%s%s", path, path[0] ? "." : "", key) >=
+            (int)sizeof(kpath))
+            return fail(w, k, path, "key path too long");
         for (size_t i = 0; keys != NULL && keys[i] != NULL; i++)
             known = known || strcmp(keys[i], key) == 0;
         if (!known) {
@@ -263,7 +265,7 @@ static int filter_pair(walk_t *w, const char *key, const yaml_node_t *v, const c
                        void *arg)
 {
     Bitdex__V1__FilterFieldSpec *f = arg;
-    int t, rc;
+    int t = 0, rc;
 
     if (strcmp(key, "name") == 0)
         return get_string(w, v, path, &f->name);
@@ -281,7 +283,7 @@ static int computed_pair(walk_t *w, const char *key, const yaml_node_t *v, const
                          void *arg)
 {
     Bitdex__V1__ComputedSortSpec *c = arg;
-    int t, rc;
+    int t = 0, rc;
 
     if (strcmp(key, "function") == 0) {
         rc = get_enum(w, v, path, "COMPUTE_FUNCTION_", functions, 2, &t);
@@ -296,7 +298,8 @@ static int computed_pair(walk_t *w, const char *key, const yaml_node_t *v, const
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = yaml_document_get_node(w->doc, v->data.sequence.items.start[i]);
         char ipath[PATH_LEN];
-        snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+        if (snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i) >= (int)sizeof(ipath))
+            return fail(w, item, path, "key path too long");
         if ((rc = remember(w, ipath, item)) != 0 ||
             (rc = get_string(w, item, ipath, &c->sources[i])) != 0)
             return rc;
@@ -324,7 +327,7 @@ static int stored_pair(walk_t *w, const char *key, const yaml_node_t *v, const c
                        void *arg)
 {
     Bitdex__V1__StoredFieldSpec *f = arg;
-    int t, rc;
+    int t = 0, rc;
 
     if (strcmp(key, "name") == 0)
         return get_string(w, v, path, &f->name);
@@ -388,7 +391,8 @@ static int field_list(walk_t *w, const yaml_node_t *v, const char *path, void **
         if (elem == NULL)
             return nomem(w);
         (*arr)[(*n)++] = elem;
-        snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+        if (snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i) >= (int)sizeof(ipath))
+            return fail(w, item, path, "key path too long");
         if ((rc = remember(w, ipath, item)) != 0 ||
             (rc = each_pair(w, item, ipath, keys, fn, elem)))
             return rc;
@@ -435,7 +439,8 @@ static int root_pair(walk_t *w, const char *key, const yaml_node_t *v, const cha
         return get_string(w, v, path, &r->index);
     }
     /* The validator reports paths under "schema."; remember the element there too. */
-    snprintf(spath, sizeof(spath), "schema.%s", path);
+    if (snprintf(spath, sizeof(spath), "schema.%s", path) >= (int)sizeof(spath))
+        return fail(w, v, path, "key path too long");
     if ((rc = remember(w, spath, v)) != 0)
         return rc;
     if (strcmp(key, "filter_fields") == 0)

@@ -27,6 +27,7 @@
 typedef struct entry {
     index_t *ix; /* owns its schema copy: index_schema(ix)->name is the index name */
     limits_t limits;
+    commit_t *commit; /* the only writer of ix; owned */
 } entry_t;
 
 struct catalog {
@@ -36,6 +37,7 @@ struct catalog {
     pthread_mutex_t lock;  /* guards entries/count */
     entry_t *entries;      /* sorted by name */
     size_t count, cap;
+    commit_options_t commit_opts;
 };
 
 static const char *entry_name(const entry_t *e)
@@ -144,7 +146,7 @@ static int ensure_dir(const catalog_t *cat, bdx_error_t *err)
 
 /* ---- open / close ---- */
 
-static int add_entry(catalog_t *cat, index_t *ix, const limits_t *limits)
+static int add_entry(catalog_t *cat, index_t *ix, const limits_t *limits, commit_t *commit)
 {
     bool found;
     size_t pos;
@@ -162,7 +164,7 @@ static int add_entry(catalog_t *cat, index_t *ix, const limits_t *limits)
         cat->cap = cap;
     }
     memmove(&cat->entries[pos + 1], &cat->entries[pos], (cat->count - pos) * sizeof(entry_t));
-    cat->entries[pos] = (entry_t){ix, *limits};
+    cat->entries[pos] = (entry_t){ix, *limits, commit};
     cat->count++;
     pthread_mutex_unlock(&cat->lock);
     return 0;
@@ -179,6 +181,7 @@ static int load_one(catalog_t *cat, const char *name, bdx_error_t *err)
     char path[PATH_MAX];
     schema_t *schema = NULL;
     index_t *ix = NULL;
+    commit_t *commit = NULL;
     limits_t limits;
     struct stat st;
     int rc;
@@ -206,16 +209,32 @@ static int load_one(catalog_t *cat, const char *name, bdx_error_t *err)
         return rc;
     rc = index_new(schema, &ix, err);
     schema_free(schema);
-    if (rc == 0 && (rc = add_entry(cat, ix, &limits)) != 0) {
+    if (rc != 0)
+        return rc;
+    /* Recovery: the whole WAL is replayed (no checkpoints yet). */
+    snprintf(path, sizeof(path), "%s/%s/%s", cat->dir, name, COMMIT_WAL_DIR);
+    if ((rc = commit_open(path, name, ix, &limits, &cat->commit_opts, &commit, err)) != 0) {
+        index_free(ix);
+        return rc;
+    }
+    if ((rc = add_entry(cat, ix, &limits, commit)) != 0) {
+        commit_close(commit);
         index_free(ix);
         return bdx_error_set(err, rc, "out of memory");
     }
-    if (rc == 0)
-        log_info("catalog", "index loaded", "index=%s path=%s", name, path);
-    return rc;
+    log_info("catalog", "index loaded", "index=%s path=%s/%s docs=%llu lsn=%llu", name, cat->dir,
+             name, (unsigned long long)commit_doc_count(commit),
+             (unsigned long long)commit_applied_lsn(commit));
+    return 0;
 }
 
 int catalog_open(const char *data_dir, catalog_t **out, bdx_error_t *err)
+{
+    return catalog_open_sync(data_dir, NULL, out, err);
+}
+
+int catalog_open_sync(const char *data_dir, const commit_options_t *commit, catalog_t **out,
+                      bdx_error_t *err)
 {
     catalog_t *cat = calloc(1, sizeof(*cat));
     char **names = NULL;
@@ -229,6 +248,8 @@ int catalog_open(const char *data_dir, catalog_t **out, bdx_error_t *err)
         return bdx_error_set(err, -ENOMEM, "out of memory");
     pthread_mutex_init(&cat->admin, NULL);
     pthread_mutex_init(&cat->lock, NULL);
+    if (commit != NULL)
+        cat->commit_opts = *commit;
     cat->data_dir = strdup(data_dir);
     cat->dir = malloc(strlen(data_dir) + sizeof(CATALOG_DIR) + 1);
     if (cat->data_dir == NULL || cat->dir == NULL) {
@@ -297,8 +318,10 @@ void catalog_close(catalog_t *cat)
 {
     if (cat == NULL)
         return;
-    for (size_t i = 0; i < cat->count; i++)
+    for (size_t i = 0; i < cat->count; i++) {
+        commit_close(cat->entries[i].commit); /* waits for writes in flight, syncs the WAL */
         index_free(cat->entries[i].ix);
+    }
     free(cat->entries);
     free(cat->dir);
     free(cat->data_dir);
@@ -338,17 +361,20 @@ static bool differs_from_existing(catalog_t *cat, const schema_t *schema, const 
  *   1. build the in-memory index (nothing visible yet);
  *   2. make sure <data>/indexes exists (fsync <data> if it was created);
  *   3. create the staging directory <data>/indexes/.create-<name> (removing a leftover one);
- *   4. write the schema file into it (schema_file_write: temp, fsync, rename, fsync dir);
+ *   4. write the schema file into it (schema_file_write: temp, fsync, rename, fsync dir), then
+ *      create its empty WAL in .create-<name>/wal (wal_open creates a durable first segment);
  *   5. rename .create-<name> -> <name>: the index appears on disk, complete;
  *   6. fsync <data>/indexes so the rename survives a crash;
- *   7. add the index to the in-memory set: from now on RPCs see it.
+ *   7. open the commit pipeline on <name>/wal and add the index to the in-memory set: from now
+ *      on RPCs see it.
  * A failure in 3-5 removes the staging directory; the index does not exist.
  */
 static int create_locked(catalog_t *cat, const schema_t *schema, const limits_t *limits,
                          bool *created, const char *source, bdx_error_t *err)
 {
-    char staging[PATH_MAX], final[PATH_MAX], sname[NAME_MAX + 1], diff[160];
+    char staging[PATH_MAX], final[PATH_MAX], sname[NAME_MAX + 1], diff[160], wal[PATH_MAX + 8];
     index_t *ix = NULL;
+    commit_t *commit = NULL;
     bool exists;
     int rc;
 
@@ -383,6 +409,11 @@ static int create_locked(catalog_t *cat, const schema_t *schema, const limits_t 
     }
     if ((rc = schema_file_write(staging, schema, limits, err)) != 0) /* 4 */
         goto undo;
+    snprintf(wal, sizeof(wal), "%s/%s", staging, COMMIT_WAL_DIR);
+    if ((rc = commit_open(wal, schema->name, ix, limits, &cat->commit_opts, &commit, err)) != 0)
+        goto undo;
+    commit_close(commit);
+    commit = NULL;
     if (rename(staging, final) != 0) { /* 5 */
         rc = -errno;
         bdx_error_set(err, rc, "rename %s -> %s failed: %s", staging, final, bdx_strerror(rc));
@@ -394,17 +425,22 @@ static int create_locked(catalog_t *cat, const schema_t *schema, const limits_t 
                  bdx_strerror(rc));
         rc = 0;
     }
-    if ((rc = add_entry(cat, ix, limits)) != 0) { /* 7 */
+    snprintf(wal, sizeof(wal), "%s/%s", final, COMMIT_WAL_DIR); /* 7 */
+    if ((rc = commit_open(wal, schema->name, ix, limits, &cat->commit_opts, &commit, err)) != 0)
+        goto out;
+    if ((rc = add_entry(cat, ix, limits, commit)) != 0) {
         bdx_error_set(err, rc, "out of memory");
         goto out;
     }
     ix = NULL;
+    commit = NULL;
     *created = true;
     log_info("catalog", "index created", "index=%s path=%s source=%s", schema->name, final, source);
     goto out;
 undo:
     remove_tree(cat, sname);
 out:
+    commit_close(commit);
     index_free(ix);
     return rc;
 }
@@ -465,6 +501,7 @@ int catalog_drop(catalog_t *cat, const char *name, bdx_error_t *err)
     static atomic_uint seq;
     char path[PATH_MAX], tomb[NAME_MAX + 1], tomb_path[PATH_MAX];
     index_t *ix = NULL;
+    commit_t *commit = NULL;
     bool found;
     size_t pos;
     int rc = 0;
@@ -500,9 +537,11 @@ int catalog_drop(catalog_t *cat, const char *name, bdx_error_t *err)
     pthread_mutex_lock(&cat->lock); /* 3 */
     pos = find(cat, name, &found);
     ix = cat->entries[pos].ix;
+    commit = cat->entries[pos].commit;
     memmove(&cat->entries[pos], &cat->entries[pos + 1], (cat->count - pos - 1) * sizeof(entry_t));
     cat->count--;
     pthread_mutex_unlock(&cat->lock);
+    commit_close(commit); /* waits for writes in flight on the index */
     index_free(ix);
     log_info("catalog", "index dropped", "index=%s", name);
     remove_tree(cat, tomb); /* 4 */
@@ -519,8 +558,56 @@ static int info_of(const entry_t *e, catalog_info_t *out)
     if (schema_copy(index_schema(e->ix), &out->schema) != 0)
         return -ENOMEM;
     out->limits = e->limits;
-    out->document_count = index_doc_count(e->ix);
+    /* Not index_doc_count(): the commit may be writing the index right now. */
+    out->document_count = commit_doc_count(e->commit);
+    out->applied_lsn = commit_applied_lsn(e->commit);
+    out->committed_lsn = commit_committed_lsn(e->commit);
     return 0;
+}
+
+/* The commit of index `name` with a reference taken (commit_unref() it), or an error. */
+static int acquire(catalog_t *cat, const char *name, commit_t **out, bdx_error_t *err)
+{
+    bool found;
+    size_t pos;
+
+    *out = NULL;
+    if (name == NULL || name[0] == '\0')
+        return bdx_error_set(err, BDX_EINVAL, "index: required");
+    pthread_mutex_lock(&cat->lock);
+    pos = find(cat, name, &found);
+    if (found) {
+        *out = cat->entries[pos].commit;
+        commit_ref(*out);
+    }
+    pthread_mutex_unlock(&cat->lock);
+    return found ? 0 : bdx_error_set(err, BDX_ENOTFOUND, "index %s: not found", name);
+}
+
+int catalog_apply(catalog_t *cat, const Bitdex__V1__ApplyRequest *req, bool wait,
+                  commit_result_t *res, bdx_error_t *err)
+{
+    commit_t *c;
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    if ((rc = acquire(cat, req->index, &c, err)) != 0)
+        return rc;
+    rc = wait ? commit_apply(c, req, res, err) : commit_append(c, req, res, err);
+    commit_unref(c);
+    return rc;
+}
+
+int catalog_wait(catalog_t *cat, const char *name, uint64_t lsn, bdx_error_t *err)
+{
+    commit_t *c;
+    int rc;
+
+    if ((rc = acquire(cat, name, &c, err)) != 0)
+        return rc;
+    rc = commit_wait(c, lsn, err);
+    commit_unref(c);
+    return rc;
 }
 
 int catalog_get(catalog_t *cat, const char *name, catalog_info_t *out, bdx_error_t *err)

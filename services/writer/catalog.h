@@ -22,7 +22,11 @@
  *   are serialized by a second mutex held across their I/O: they may block on fsync, so RPC
  *   handlers call them through rpc_call_defer(), never on a completion-queue thread.
  *   catalog_get/catalog_list never wait for file I/O.
- * - The index_t objects stay inside the catalog: no pointer to one is handed out.
+ * - The index_t objects stay inside the catalog: no pointer to one is handed out. Writes reach
+ *   an index only through its commit pipeline (commit.h), one per index, with catalog_apply();
+ *   a drop waits for writes in flight on the index before freeing it.
+ * - Recovery. Opening the catalog replays each index's WAL (<data>/indexes/<name>/wal/) into its
+ *   in-memory index; a WAL refused by recovery (corruption, unknown version) fails the open.
  */
 #ifndef BITDEX_CATALOG_H
 #define BITDEX_CATALOG_H
@@ -31,6 +35,7 @@
 #include "common/limits.h"
 #include "common/schema.h"
 #include "common/schema_yaml.h"
+#include "services/writer/commit.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -47,6 +52,8 @@ typedef struct catalog_info {
     schema_t *schema; /* owned copy; schema->name is the index name */
     limits_t limits;  /* resolved */
     uint64_t document_count;
+    uint64_t applied_lsn;   /* last batch applied to the in-memory index */
+    uint64_t committed_lsn; /* last batch that may be acknowledged (commit_committed_lsn) */
 } catalog_info_t;
 
 /*
@@ -59,6 +66,14 @@ typedef struct catalog_info {
  * Nothing to free on failure.
  */
 int catalog_open(const char *data_dir, catalog_t **out, bdx_error_t *err);
+
+/*
+ * catalog_open() with the commit options of every index (`commit` borrowed; NULL = defaults:
+ * COMMIT_SYNC_BATCH). Each index's WAL is opened and replayed (commit_open); its errors
+ * (BDX_ECORRUPT / BDX_EVERSION with file and offset, or the LSN of a bad frame) fail the open.
+ */
+int catalog_open_sync(const char *data_dir, const commit_options_t *commit, catalog_t **out,
+                      bdx_error_t *err);
 
 /* Frees the catalog and its indexes (files stay). NULL is a no-op. */
 void catalog_close(catalog_t *cat);
@@ -98,6 +113,18 @@ int catalog_get(catalog_t *cat, const char *name, catalog_info_t *out, bdx_error
 /* Every index, sorted by name, as an array of *count entries (caller frees with
  * catalog_info_free(); *out may be NULL when *count is 0). Returns 0 or -ENOMEM. */
 int catalog_list(catalog_t *cat, catalog_info_t **out, size_t *count);
+
+/*
+ * Commits the batch `req` (borrowed) to index req->index: commit_append() and, when `wait`,
+ * commit_wait() too (blocks up to a WAL sync: call it from a thread pool). Without `wait` the
+ * caller must catalog_wait() before acknowledging. Returns 0, BDX_EINVAL ("index: required"),
+ * BDX_ENOTFOUND, or commit_append()/commit_wait()'s errors.
+ */
+int catalog_apply(catalog_t *cat, const Bitdex__V1__ApplyRequest *req, bool wait,
+                  commit_result_t *res, bdx_error_t *err);
+
+/* commit_wait(lsn) on index `name`. Returns 0, BDX_ENOTFOUND (dropped meanwhile) or its error. */
+int catalog_wait(catalog_t *cat, const char *name, uint64_t lsn, bdx_error_t *err);
 
 /* Number of indexes. */
 size_t catalog_count(catalog_t *cat);

@@ -29,12 +29,13 @@
 #include <unistd.h>
 
 #define PROG "bitdex-writer"
-#define NOPTIONS (HOST_NOPTIONS + 3)
+#define NOPTIONS (HOST_NOPTIONS + 5)
 
 /* What becoming the active writer needs; shared by main and the election thread. */
 typedef struct writer_main {
     const char *data_dir;
     const schema_yaml_t *config; /* NULL without --config-dir */
+    commit_options_t commit;     /* --sync, --sync-interval-ms */
     health_t *health;
     writer_service_t *service;
     atomic_bool started; /* recover() ran: main and the election thread may both try */
@@ -54,7 +55,7 @@ static int recover(writer_main_t *m)
     if (atomic_exchange(&m->started, true))
         return 0;
     writer_service_set_recovering(m->service);
-    rc = catalog_open(m->data_dir, &cat, &err);
+    rc = catalog_open_sync(m->data_dir, &m->commit, &cat, &err);
     if (rc == 0 && m->config != NULL)
         rc = catalog_apply_config(cat, m->config, &err);
     if (rc != 0) {
@@ -95,7 +96,8 @@ static config_option_t string_option(const char *name, const char *env, char **t
 int main(int argc, char **argv)
 {
     host_config_t hcfg = {0};
-    char *data_dir = NULL, *admin_token = NULL, *config_dir = NULL;
+    char *data_dir = NULL, *admin_token = NULL, *config_dir = NULL, *sync = NULL;
+    int64_t sync_interval_ms = 0;
     config_option_t opts[NOPTIONS];
     host_t *host = NULL;
     election_t *election = NULL;
@@ -119,6 +121,19 @@ int main(int argc, char **argv)
     opts[HOST_NOPTIONS + 2] = string_option(
         "config-dir", "BITDEX_CONFIG_DIR", &config_dir, "", false,
         "directory of *.yaml index declarations; missing indexes are created at start");
+    opts[HOST_NOPTIONS + 3] = string_option(
+        "sync", "BITDEX_SYNC", &sync, "batch", false,
+        "when a write is acknowledged: always (fsync each batch), batch (group commit: one "
+        "fsync per interval for every waiting batch), none (after the OS write; tests/bulk)");
+    opts[HOST_NOPTIONS + 4] = (config_option_t){
+        .name = "sync-interval-ms",
+        .env = "BITDEX_SYNC_INTERVAL_MS",
+        .type = CONFIG_INT,
+        .target = &sync_interval_ms,
+        .def = "2",
+        .min = 1,
+        .max = 1000,
+        .help = "--sync batch: least time between two WAL fsyncs of an index, in milliseconds"};
     rc = config_parse(opts, NOPTIONS, PROG, argc, argv, stdout, &err);
     if (rc == CONFIG_HELP) {
         status = 0;
@@ -129,6 +144,12 @@ int main(int argc, char **argv)
         status = 2;
         goto out;
     }
+    if (commit_sync_parse(sync, &m.commit.sync) != 0) {
+        fprintf(stderr, PROG ": --sync: \"%s\" is not always, batch or none (see --help)\n", sync);
+        status = 2;
+        goto out;
+    }
+    m.commit.interval_ms = (unsigned)sync_interval_ms;
     if ((rc = process_mkdirs(data_dir)) != 0) {
         log_error("writer", "cannot create data directory", "path=%s error=\"%s\"", data_dir,
                   bdx_strerror(rc));
@@ -154,6 +175,10 @@ int main(int argc, char **argv)
     }
     if (admin_token == NULL || admin_token[0] == '\0')
         log_warn("writer", "no admin token: mutating RPCs are not authenticated", NULL);
+    log_info("writer", "write durability", "sync=%s sync_interval_ms=%u",
+             commit_sync_name(m.commit.sync), m.commit.interval_ms);
+    if (m.commit.sync == COMMIT_SYNC_NONE)
+        log_warn("writer", "--sync none: acknowledged writes can be lost in a machine crash", NULL);
     if (writer_service_new(&(writer_service_config_t){data_dir, admin_token}, &m.service) != 0) {
         log_error("writer", "cannot start", "error=\"out of memory\"");
         goto out;

@@ -191,7 +191,9 @@ static int info_to_pb(const catalog_info_t *info, Bitdex__V1__IndexInfo *out)
     out->index = info->schema->name; /* borrowed from info */
     out->schema = schema;
     out->document_count = info->document_count;
-    /* generation, LSNs and prefilters stay 0 until checkpoints, the WAL and prefilters land */
+    out->applied_lsn = info->applied_lsn;
+    out->committed_lsn = info->committed_lsn;
+    /* generation, checkpoint LSN and prefilters stay 0 until checkpoints and prefilters land */
     return 0;
 }
 
@@ -292,6 +294,162 @@ static void do_list(catalog_t *cat, rpc_call_t *call, const ProtobufCMessage *ms
     catalog_info_free(infos, n);
 }
 
+/* ---- writes ---- */
+
+/* Apply: the commit (which may wait for an fsync) runs on the pool, the reply from there. */
+static void do_apply(catalog_t *cat, rpc_call_t *call, const ProtobufCMessage *msg)
+{
+    const Bitdex__V1__ApplyRequest *req = (const Bitdex__V1__ApplyRequest *)msg;
+    Bitdex__V1__ApplyResponse resp = BITDEX__V1__APPLY_RESPONSE__INIT;
+    commit_result_t res;
+    bdx_error_t err = {0};
+
+    if (catalog_apply(cat, req, true, &res, &err) != 0) {
+        rpc_call_fail_error(call, &err);
+        return;
+    }
+    resp.committed_lsn = res.lsn;
+    resp.op_count = res.ops;
+    resp.skipped_ops = res.skipped;
+    resp.duplicate = res.duplicate;
+    rpc_call_reply(call, &resp.base);
+}
+
+/*
+ * ApplyStream: each message is one batch, committed (appended and applied) by a pool job as it
+ * arrives, without waiting for durability; the stream waits once, at the end or at the first
+ * failure, for the last batch it committed, before answering. So a stream of N batches costs
+ * about one sync, and what the reply or the error reports as committed is durable.
+ */
+typedef struct stream {
+    catalog_t *cat;
+    char *index; /* of the first batch; every batch must name it */
+    uint32_t batches, duplicates;
+    uint64_t ops, skipped, lsn;
+    bool failed; /* the call was ended with an error */
+} stream_t;
+
+static void stream_free(void *data)
+{
+    stream_t *st = data;
+
+    free(st->index);
+    free(st);
+}
+
+/* Ends the stream with batch k's error, after making the earlier batches durable. */
+static void stream_fail(stream_t *st, rpc_call_t *call, const bdx_error_t *err)
+{
+    bdx_error_t werr = {0};
+
+    st->failed = true;
+    if (st->lsn > 0 && catalog_wait(st->cat, st->index, st->lsn, &werr) != 0) {
+        rpc_call_fail(call, werr.code, "batch %u: %s; committing the earlier batches failed: %s",
+                      st->batches, bdx_error_message(err), bdx_error_message(&werr));
+        return;
+    }
+    /* The rpc layer sends no custom trailers: the committed batches and LSN are in the
+     * message instead of the bitdex-committed-* trailers of writer.proto. */
+    rpc_call_fail(call, err->code,
+                  "batch %u: %s (bitdex-committed-batches: %u, bitdex-committed-lsn: %llu)",
+                  st->batches, bdx_error_message(err), st->batches, (unsigned long long)st->lsn);
+}
+
+static void stream_batch_work(rpc_call_t *call, void *arg)
+{
+    const Bitdex__V1__ApplyRequest *req = arg;
+    stream_t *st = rpc_call_data(call);
+    commit_result_t res;
+    bdx_error_t err = {0};
+
+    if (st->failed)
+        return;
+    if (rpc_call_cancelled(call)) {
+        st->failed = true;
+        return;
+    }
+    if (st->index == NULL && req->index != NULL && req->index[0] != '\0' &&
+        (st->index = strdup(req->index)) == NULL) {
+        bdx_error_set(&err, -ENOMEM, "out of memory");
+        stream_fail(st, call, &err);
+        return;
+    }
+    if (st->index != NULL && req->index != NULL && req->index[0] != '\0' &&
+        strcmp(st->index, req->index) != 0) {
+        bdx_error_set(&err, BDX_EINVAL, "index: %s differs from the stream's index %s", req->index,
+                      st->index);
+        stream_fail(st, call, &err);
+        return;
+    }
+    if (catalog_apply(st->cat, req, false, &res, &err) != 0) {
+        stream_fail(st, call, &err);
+        return;
+    }
+    st->batches++;
+    st->ops += res.ops;
+    st->skipped += res.skipped;
+    st->duplicates += res.duplicate;
+    if (res.lsn > st->lsn)
+        st->lsn = res.lsn;
+}
+
+static void stream_end_work(rpc_call_t *call, void *arg)
+{
+    Bitdex__V1__ApplyStreamResponse resp = BITDEX__V1__APPLY_STREAM_RESPONSE__INIT;
+    stream_t *st = rpc_call_data(call);
+    bdx_error_t err = {0};
+
+    if (st->failed)
+        return;
+    if (st->lsn > 0 && catalog_wait(st->cat, st->index, st->lsn, &err) != 0) {
+        rpc_call_fail_error(call, &err);
+        return;
+    }
+    resp.committed_lsn = st->lsn;
+    resp.batch_count = st->batches;
+    resp.op_count = st->ops;
+    resp.skipped_ops = st->skipped;
+    resp.duplicate_batches = st->duplicates;
+    rpc_call_reply(call, &resp.base);
+}
+
+static void apply_stream(rpc_call_t *call, const ProtobufCMessage *req, void *ctx)
+{
+    catalog_t *cat = gate(ctx, call, true);
+    stream_t *st;
+
+    if (cat == NULL)
+        return;
+    if ((st = calloc(1, sizeof(*st))) == NULL) {
+        rpc_call_fail(call, -ENOMEM, "out of memory");
+        return;
+    }
+    st->cat = cat;
+    rpc_call_set_data(call, st, stream_free);
+}
+
+static void apply_stream_recv(rpc_call_t *call, const ProtobufCMessage *msg, void *ctx)
+{
+    stream_t *st = rpc_call_data(call);
+
+    /* msg stays valid until this job's after_fn returns (rpc.h) */
+    if (st != NULL && !st->failed &&
+        rpc_call_defer(call, stream_batch_work, NULL, (void *)msg) != 0) {
+        st->failed = true;
+        rpc_call_fail(call, BDX_EINTERNAL, "cannot schedule the batch");
+    }
+}
+
+static void apply_stream_end(rpc_call_t *call, void *ctx)
+{
+    stream_t *st = rpc_call_data(call);
+
+    if (st != NULL && !st->failed && rpc_call_defer(call, stream_end_work, NULL, NULL) != 0) {
+        st->failed = true;
+        rpc_call_fail(call, BDX_EINTERNAL, "cannot schedule the end of the stream");
+    }
+}
+
 /* ---- handlers ---- */
 
 static void create_index(rpc_call_t *call, const ProtobufCMessage *req, void *ctx)
@@ -326,6 +484,14 @@ static void get_index(rpc_call_t *call, const ProtobufCMessage *req, void *ctx)
         defer_admin(cat, call, req, do_get);
 }
 
+static void apply(rpc_call_t *call, const ProtobufCMessage *req, void *ctx)
+{
+    catalog_t *cat = gate(ctx, call, true);
+
+    if (cat != NULL)
+        defer_admin(cat, call, req, do_apply);
+}
+
 /* Methods of later changes: UNAVAILABLE on a standby like every Writer method, else
  * UNIMPLEMENTED. */
 static void not_yet(rpc_call_t *call, const ProtobufCMessage *req, void *ctx)
@@ -335,22 +501,13 @@ static void not_yet(rpc_call_t *call, const ProtobufCMessage *req, void *ctx)
                       rpc_call_method(call));
 }
 
-/* ApplyStream's messages are never read: its handler already ended the call. */
-static void ignore_message(rpc_call_t *call, const ProtobufCMessage *msg, void *ctx)
-{
-}
-
-static void ignore_end(rpc_call_t *call, void *ctx)
-{
-}
-
 static const rpc_service_impl_t writer_methods[] = {
     {"CreateIndex", RPC_UNARY, create_index, NULL, NULL},
     {"DropIndex", RPC_UNARY, drop_index, NULL, NULL},
     {"ListIndexes", RPC_UNARY, list_indexes, NULL, NULL},
     {"GetIndex", RPC_UNARY, get_index, NULL, NULL},
-    {"Apply", RPC_UNARY, not_yet, NULL, NULL},
-    {"ApplyStream", RPC_CLIENT_STREAMING, not_yet, ignore_message, ignore_end},
+    {"Apply", RPC_UNARY, apply, NULL, NULL},
+    {"ApplyStream", RPC_CLIENT_STREAMING, apply_stream, apply_stream_recv, apply_stream_end},
     {"Dump", RPC_SERVER_STREAMING, not_yet, NULL, NULL},
     {"RegisterPrefilter", RPC_UNARY, not_yet, NULL, NULL},
     {"UnregisterPrefilter", RPC_UNARY, not_yet, NULL, NULL},

@@ -377,7 +377,10 @@ class Admin(WriterTestCase):
         self.assertCode(c.code_of("DropIndex", PB.writer.DropIndexRequest(index="")),
                         C.INVALID_ARGUMENT, "index: required")
         # later methods
-        self.assertCode(c.code_of("Apply", PB.writer.ApplyRequest(index="images")), C.UNIMPLEMENTED)
+        self.assertCode(c.code_of("Apply", PB.writer.ApplyRequest(index="images")),
+                        C.INVALID_ARGUMENT, "ops: at least one op required")
+        self.assertCode(c.code_of("Checkpoint", PB.writer.CheckpointRequest(index="images")),
+                        C.UNIMPLEMENTED)
         # restart: the indexes are still there, the dropped one is not
         self.assertEqual(w.terminate(), 0)
         w2 = self.start(name="writer-restarted")

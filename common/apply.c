@@ -1,0 +1,635 @@
+/*
+ * apply: validation and application of write batches. See apply.h for the contract.
+ *
+ * apply_check() walks the protobuf message once and stops at the first bad op; it carries the
+ * path of what it looks at in a small buffer so every message starts with the exact field path.
+ * apply_run() converts each document into index_doc_t form in per-call scratch arrays (sized to
+ * the schema and the largest document) and calls the index's write for the op.
+ */
+#include "common/apply.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PATH_MAX_LEN 96
+
+/* ---- validation ---- */
+
+typedef struct checker {
+    const schema_t *schema;
+    limits_t limits;
+    bdx_error_t *err;
+    char path[PATH_MAX_LEN]; /* e.g. "ops[3].merge.document" */
+    unsigned char *seen;     /* per document: filter, then sort, then stored fields */
+} checker_t;
+
+static int fail(checker_t *c, int code, const char *suffix, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Sets the error to "<path><suffix>: <message>". */
+static int fail(checker_t *c, int code, const char *suffix, const char *fmt, ...)
+{
+    char msg[BDX_ERROR_MSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return bdx_error_set(c->err, code, "%s%s: %s", c->path, suffix, msg);
+}
+
+static const char *type_name(schema_field_type_t t)
+{
+    switch (t) {
+    case SCHEMA_INT:
+        return "INT";
+    case SCHEMA_BOOL:
+        return "BOOL";
+    default:
+        return "STRING";
+    }
+}
+
+static const char *value_kind_name(Bitdex__V1__Value__KindCase k)
+{
+    switch (k) {
+    case BITDEX__V1__VALUE__KIND_INT_VALUE:
+        return "int";
+    case BITDEX__V1__VALUE__KIND_BOOL_VALUE:
+        return "bool";
+    case BITDEX__V1__VALUE__KIND_STRING_VALUE:
+        return "string";
+    case BITDEX__V1__VALUE__KIND_NULL_VALUE:
+        return "null";
+    default:
+        return "nothing";
+    }
+}
+
+/* What kind of field `name` is, for messages about a name used in the wrong list. */
+static const char *kind_of(const schema_t *s, const char *name)
+{
+    if (schema_filter_find(s, name) >= 0)
+        return "a filter field";
+    if (schema_sort_find(s, name) >= 0)
+        return "a sort field";
+    if (schema_stored_find(s, name) >= 0)
+        return "a stored field";
+    return NULL;
+}
+
+/* One non-null value of filter field `f`, at c->path + `sfx`. */
+static int check_value(checker_t *c, const char *sfx, const schema_filter_field_t *f,
+                       const Bitdex__V1__Value *v)
+{
+    Bitdex__V1__Value__KindCase want;
+
+    if (v->kind_case == BITDEX__V1__VALUE__KIND__NOT_SET)
+        return fail(c, BDX_EINVAL, sfx, "no value set (field \"%s\")", f->name);
+    want = f->type == SCHEMA_INT    ? BITDEX__V1__VALUE__KIND_INT_VALUE
+           : f->type == SCHEMA_BOOL ? BITDEX__V1__VALUE__KIND_BOOL_VALUE
+                                    : BITDEX__V1__VALUE__KIND_STRING_VALUE;
+    if (v->kind_case != want)
+        return fail(c, BDX_EINVAL, sfx, "field \"%s\" is %s, got %s", f->name, type_name(f->type),
+                    value_kind_name(v->kind_case));
+    if (want == BITDEX__V1__VALUE__KIND_STRING_VALUE &&
+        strlen(v->string_value) > c->limits.max_string_bytes)
+        return fail(c, BDX_EINVAL, sfx, "string of %zu bytes exceeds max_string_bytes %u",
+                    strlen(v->string_value), c->limits.max_string_bytes);
+    return 0;
+}
+
+/* A list of values of multi-valued field `f` at c->path + `sfx` (".values"). */
+static int check_values(checker_t *c, const char *sfx, const schema_filter_field_t *f, size_t n,
+                        Bitdex__V1__Value *const *values)
+{
+    char sub[40];
+    int rc;
+
+    if (n > c->limits.max_values_per_field)
+        return fail(c, BDX_EINVAL, sfx, "%zu values exceed max_values_per_field %u (field \"%s\")",
+                    n, c->limits.max_values_per_field, f->name);
+    for (size_t k = 0; k < n; k++) {
+        snprintf(sub, sizeof(sub), "%s[%zu]", sfx, k);
+        if (values[k]->kind_case == BITDEX__V1__VALUE__KIND_NULL_VALUE)
+            return fail(c, BDX_EINVAL, sub,
+                        "null is not allowed in a list of values (field \"%s\")", f->name);
+        if ((rc = check_value(c, sub, f, values[k])) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* A FieldValue at c->path + `sfx`; *field_out receives the field's index. */
+static int check_field_value(checker_t *c, const char *sfx, const Bitdex__V1__FieldValue *fv,
+                             int *field_out)
+{
+    char sub[64];
+    const schema_filter_field_t *f;
+    const char *kind;
+    int fi = schema_filter_find(c->schema, fv->field);
+
+    snprintf(sub, sizeof(sub), "%s.field", sfx);
+    if (fi < 0 && (kind = kind_of(c->schema, fv->field)) != NULL)
+        return fail(c, BDX_EINVAL, sub, "\"%s\" is %s, not a filter field", fv->field, kind);
+    if (fi < 0)
+        return fail(c, BDX_EINVAL, sub, "unknown filter field \"%s\"", fv->field);
+    f = &c->schema->filter_fields[fi];
+    *field_out = fi;
+    if (f->multi) {
+        snprintf(sub, sizeof(sub), "%s.value", sfx);
+        if (fv->value != NULL)
+            return fail(c, BDX_EINVAL, sub, "field \"%s\" is multi-valued: set values, not value",
+                        f->name);
+        snprintf(sub, sizeof(sub), "%s.values", sfx);
+        return check_values(c, sub, f, fv->n_values, fv->values);
+    }
+    snprintf(sub, sizeof(sub), "%s.values", sfx);
+    if (fv->n_values > 0)
+        return fail(c, BDX_EINVAL, sub, "field \"%s\" is single-valued: set value, not values",
+                    f->name);
+    snprintf(sub, sizeof(sub), "%s.value", sfx);
+    if (fv->value == NULL)
+        return fail(c, BDX_EINVAL, sub, "required for single-valued field \"%s\"", f->name);
+    if (fv->value->kind_case == BITDEX__V1__VALUE__KIND_NULL_VALUE) {
+        if (!f->nullable)
+            return fail(c, BDX_EINVAL, sub, "null on non-nullable field \"%s\"", f->name);
+        return 0;
+    }
+    return check_value(c, sub, f, fv->value);
+}
+
+/* A SortFieldValue at c->path + `sfx`; `null_ok` for Put (null = leave out). */
+static int check_sort_value(checker_t *c, const char *sfx, const Bitdex__V1__SortFieldValue *sv,
+                            bool null_ok, int *field_out)
+{
+    char sub[64];
+    const schema_sort_field_t *f;
+    const char *kind;
+    int si = schema_sort_find(c->schema, sv->field);
+
+    snprintf(sub, sizeof(sub), "%s.field", sfx);
+    if (si < 0 && (kind = kind_of(c->schema, sv->field)) != NULL)
+        return fail(c, BDX_EINVAL, sub, "\"%s\" is %s, not a sort field", sv->field, kind);
+    if (si < 0)
+        return fail(c, BDX_EINVAL, sub, "unknown sort field \"%s\"", sv->field);
+    f = &c->schema->sort_fields[si];
+    *field_out = si;
+    if (f->computed != SCHEMA_COMPUTED_NONE)
+        return fail(c, BDX_EINVAL, sub, "sort field \"%s\" is computed and cannot be written",
+                    f->name);
+    switch (sv->kind_case) {
+    case BITDEX__V1__SORT_FIELD_VALUE__KIND_VALUE:
+        snprintf(sub, sizeof(sub), "%s.value", sfx);
+        if ((unsigned long long)sv->value > schema_bits_max(f->bits))
+            return fail(c, BDX_EINVAL, sub,
+                        "%llu does not fit sort field \"%s\" (%u bits, max %llu)",
+                        (unsigned long long)sv->value, f->name, f->bits, schema_bits_max(f->bits));
+        return 0;
+    case BITDEX__V1__SORT_FIELD_VALUE__KIND_NULL_VALUE:
+        if (null_ok)
+            return 0;
+        snprintf(sub, sizeof(sub), "%s.null_value", sfx);
+        return fail(c, BDX_EUNIMPLEMENTED, sub,
+                    "removing the value of sort field \"%s\" is not supported by this build",
+                    f->name);
+    default:
+        return fail(c, BDX_EINVAL, sfx, "value or null_value required (sort field \"%s\")",
+                    f->name);
+    }
+}
+
+/* Encoded size of a stored value, for max_stored_bytes. */
+static size_t stored_size(const Bitdex__V1__StoredValue *v)
+{
+    switch (v->kind_case) {
+    case BITDEX__V1__STORED_VALUE__KIND_STRING_VALUE:
+        return strlen(v->string_value);
+    case BITDEX__V1__STORED_VALUE__KIND_BYTES_VALUE:
+        return v->bytes_value.len;
+    case BITDEX__V1__STORED_VALUE__KIND_NULL_VALUE:
+        return 0;
+    default:
+        return 8;
+    }
+}
+
+/* A StoredFieldValue at c->path + `sfx`. */
+static int check_stored_value(checker_t *c, const char *sfx, const Bitdex__V1__StoredFieldValue *sv,
+                              int *field_out)
+{
+    char sub[64];
+    const schema_stored_field_t *f;
+    const char *kind;
+    Bitdex__V1__StoredValue__KindCase want;
+    int ti = schema_stored_find(c->schema, sv->field);
+
+    snprintf(sub, sizeof(sub), "%s.field", sfx);
+    if (ti < 0 && (kind = kind_of(c->schema, sv->field)) != NULL)
+        return fail(c, BDX_EINVAL, sub, "\"%s\" is %s, not a stored field", sv->field, kind);
+    if (ti < 0)
+        return fail(c, BDX_EINVAL, sub, "unknown stored field \"%s\"", sv->field);
+    f = &c->schema->stored_fields[ti];
+    *field_out = ti;
+    snprintf(sub, sizeof(sub), "%s.value", sfx);
+    if (sv->value == NULL || sv->value->kind_case == BITDEX__V1__STORED_VALUE__KIND__NOT_SET)
+        return fail(c, BDX_EINVAL, sub, "required (stored field \"%s\")", f->name);
+    if (sv->value->kind_case == BITDEX__V1__STORED_VALUE__KIND_NULL_VALUE)
+        return 0;
+    want = f->type == SCHEMA_INT    ? BITDEX__V1__STORED_VALUE__KIND_INT_VALUE
+           : f->type == SCHEMA_BOOL ? BITDEX__V1__STORED_VALUE__KIND_BOOL_VALUE
+                                    : BITDEX__V1__STORED_VALUE__KIND_STRING_VALUE;
+    if (sv->value->kind_case != want)
+        return fail(c, BDX_EINVAL, sub, "stored field \"%s\" is %s, got another type", f->name,
+                    type_name(f->type));
+    return 0;
+}
+
+/* A duplicate name within one document (c->seen has a flag per field of each kind). */
+static int check_once(checker_t *c, const char *sfx, size_t slot, const char *name)
+{
+    if (c->seen[slot])
+        return fail(c, BDX_EINVAL, sfx, "field \"%s\" appears more than once in the document",
+                    name);
+    c->seen[slot] = 1;
+    return 0;
+}
+
+static int check_document(checker_t *c, const Bitdex__V1__Document *d, bool is_put)
+{
+    const schema_t *s = c->schema;
+    size_t stored_bytes = 0;
+    char sfx[48];
+    int rc, fi;
+
+    if (d == NULL)
+        return fail(c, BDX_EINVAL, "", "required");
+    memset(c->seen, 0, s->filter_count + s->sort_count + s->stored_count);
+    for (size_t j = 0; j < d->n_filter_fields; j++) {
+        snprintf(sfx, sizeof(sfx), ".filter_fields[%zu]", j);
+        if ((rc = check_field_value(c, sfx, d->filter_fields[j], &fi)) != 0 ||
+            (rc = check_once(c, sfx, (size_t)fi, d->filter_fields[j]->field)) != 0)
+            return rc;
+    }
+    for (size_t j = 0; j < d->n_sort_fields; j++) {
+        snprintf(sfx, sizeof(sfx), ".sort_fields[%zu]", j);
+        if ((rc = check_sort_value(c, sfx, d->sort_fields[j], is_put, &fi)) != 0 ||
+            (rc = check_once(c, sfx, s->filter_count + (size_t)fi, d->sort_fields[j]->field)) != 0)
+            return rc;
+    }
+    for (size_t j = 0; j < d->n_stored_fields; j++) {
+        snprintf(sfx, sizeof(sfx), ".stored_fields[%zu]", j);
+        if ((rc = check_stored_value(c, sfx, d->stored_fields[j], &fi)) != 0 ||
+            (rc = check_once(c, sfx, s->filter_count + s->sort_count + (size_t)fi,
+                             d->stored_fields[j]->field)) != 0)
+            return rc;
+        stored_bytes += stored_size(d->stored_fields[j]->value);
+    }
+    if (stored_bytes > c->limits.max_stored_bytes)
+        return fail(c, BDX_EINVAL, ".stored_fields", "%zu bytes exceed max_stored_bytes %u",
+                    stored_bytes, c->limits.max_stored_bytes);
+    return 0;
+}
+
+static int check_set(checker_t *c, const Bitdex__V1__SetOp *op)
+{
+    int fi;
+
+    switch (op->field_case) {
+    case BITDEX__V1__SET_OP__FIELD_FILTER:
+        return check_field_value(c, ".filter", op->filter, &fi);
+    case BITDEX__V1__SET_OP__FIELD_SORT:
+        return check_sort_value(c, ".sort", op->sort, false, &fi);
+    case BITDEX__V1__SET_OP__FIELD_STORED:
+        return check_stored_value(c, ".stored", op->stored, &fi);
+    default:
+        return fail(c, BDX_EINVAL, "", "no field set (exactly one of filter, sort, stored)");
+    }
+}
+
+static int check_multi(checker_t *c, const Bitdex__V1__MultiValueOp *op)
+{
+    const schema_filter_field_t *f;
+    const char *kind;
+    int fi = schema_filter_find(c->schema, op->field);
+
+    if (fi < 0 && (kind = kind_of(c->schema, op->field)) != NULL)
+        return fail(c, BDX_EINVAL, ".field", "\"%s\" is %s, not a filter field", op->field, kind);
+    if (fi < 0)
+        return fail(c, BDX_EINVAL, ".field", "unknown filter field \"%s\"", op->field);
+    f = &c->schema->filter_fields[fi];
+    if (!f->multi)
+        return fail(c, BDX_EINVAL, ".field",
+                    "field \"%s\" is single-valued (add and remove need a "
+                    "multi-valued field)",
+                    f->name);
+    if (op->n_values == 0)
+        return fail(c, BDX_EINVAL, ".values", "at least one value required (field \"%s\")",
+                    f->name);
+    return check_values(c, ".values", f, op->n_values, op->values);
+}
+
+static int check_op(checker_t *c, size_t i, const Bitdex__V1__Op *op)
+{
+    int n = snprintf(c->path, sizeof(c->path), "ops[%zu]", i);
+    char *tail = c->path + n;
+    size_t room = sizeof(c->path) - (size_t)n;
+
+    switch (op->op_case) {
+    case BITDEX__V1__OP__OP_PUT:
+        snprintf(tail, room, ".put.document");
+        return check_document(c, op->put->document, true);
+    case BITDEX__V1__OP__OP_MERGE:
+        snprintf(tail, room, ".merge.document");
+        return check_document(c, op->merge->document, false);
+    case BITDEX__V1__OP__OP_DELETE:
+        return 0;
+    case BITDEX__V1__OP__OP_SET:
+        snprintf(tail, room, ".set");
+        return check_set(c, op->set);
+    case BITDEX__V1__OP__OP_ADD:
+        snprintf(tail, room, ".add");
+        return check_multi(c, op->add);
+    case BITDEX__V1__OP__OP_REMOVE:
+        snprintf(tail, room, ".remove");
+        return check_multi(c, op->remove);
+    default:
+        return fail(c, BDX_EINVAL, "",
+                    "no operation set (exactly one of put, merge, delete, set, add, remove)");
+    }
+}
+
+int apply_check(const index_t *ix, const limits_t *limits, const Bitdex__V1__ApplyRequest *req,
+                bdx_error_t *err)
+{
+    const schema_t *s = index_schema(ix);
+    checker_t c = {.schema = s, .err = err};
+    int rc = 0;
+
+    if (limits != NULL)
+        c.limits = *limits;
+    else
+        limits_defaults(&c.limits);
+    if (req->n_ops == 0)
+        return bdx_error_set(err, BDX_EINVAL, "ops: at least one op required");
+    if (req->n_ops > c.limits.max_batch_ops)
+        return bdx_error_set(err, BDX_EINVAL, "ops: %zu ops exceed max_batch_ops %u", req->n_ops,
+                             c.limits.max_batch_ops);
+    if (req->batch_id != NULL && strlen(req->batch_id) > APPLY_BATCH_ID_MAX)
+        return bdx_error_set(err, BDX_EINVAL, "batch_id: %zu bytes exceed %d",
+                             strlen(req->batch_id), APPLY_BATCH_ID_MAX);
+    c.seen = malloc(s->filter_count + s->sort_count + s->stored_count + 1);
+    if (c.seen == NULL)
+        return bdx_error_set(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < req->n_ops && rc == 0; i++)
+        rc = check_op(&c, i, req->ops[i]);
+    free(c.seen);
+    return rc;
+}
+
+/* ---- application ---- */
+
+typedef struct scratch {
+    const schema_t *schema;
+    index_doc_filter_t *filters; /* schema filter_count */
+    index_doc_sort_t *sorts;     /* schema sort_count */
+    int64_t *ints;               /* value storage for the current op */
+    const char **strs;
+    size_t cap, used;
+} scratch_t;
+
+static int scratch_reserve(scratch_t *sc, size_t n)
+{
+    if (n > sc->cap) {
+        int64_t *ints = realloc(sc->ints, n * sizeof(*ints));
+        if (ints == NULL)
+            return -ENOMEM;
+        sc->ints = ints;
+        const char **strs = realloc(sc->strs, n * sizeof(*strs));
+        if (strs == NULL)
+            return -ENOMEM;
+        sc->strs = strs;
+        sc->cap = n;
+    }
+    sc->used = 0;
+    return 0;
+}
+
+/* Converts `n` checked values of filter field `f` into the next free scratch entries. */
+static void to_values(scratch_t *sc, const schema_filter_field_t *f, size_t n,
+                      Bitdex__V1__Value *const *values, index_values_t *out)
+{
+    size_t base = sc->used;
+
+    memset(out, 0, sizeof(*out));
+    for (size_t k = 0; k < n; k++) {
+        const Bitdex__V1__Value *v = values[k];
+        if (f->type == SCHEMA_STRING)
+            sc->strs[base + k] = v->string_value;
+        else
+            sc->ints[base + k] = f->type == SCHEMA_INT ? v->int_value : (v->bool_value ? 1 : 0);
+    }
+    sc->used += n;
+    out->count = n;
+    if (f->type == SCHEMA_STRING)
+        out->strings = sc->strs + base;
+    else
+        out->ints = sc->ints + base;
+}
+
+/* The (null, values) pair of a checked FieldValue. */
+static void field_value(scratch_t *sc, const schema_filter_field_t *f,
+                        const Bitdex__V1__FieldValue *fv, bool *null, index_values_t *values)
+{
+    *null = false;
+    if (f->multi) {
+        to_values(sc, f, fv->n_values, fv->values, values);
+    } else if (fv->value->kind_case == BITDEX__V1__VALUE__KIND_NULL_VALUE) {
+        *null = true;
+        memset(values, 0, sizeof(*values));
+    } else {
+        Bitdex__V1__Value *const one[1] = {fv->value};
+        to_values(sc, f, 1, one, values);
+    }
+}
+
+/* The zero value of a non-nullable single-valued field, for fields Put leaves out. */
+static void zero_value(scratch_t *sc, const schema_filter_field_t *f, index_values_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->count = 1;
+    if (f->type == SCHEMA_STRING) {
+        sc->strs[sc->used] = "";
+        out->strings = sc->strs + sc->used;
+    } else {
+        sc->ints[sc->used] = 0;
+        out->ints = sc->ints + sc->used;
+    }
+    sc->used++;
+}
+
+/* Builds the index document of a checked Document; `defaults` fills Put's zero values. */
+static int build_doc(scratch_t *sc, const Bitdex__V1__Document *d, bool defaults, index_doc_t *out)
+{
+    const schema_t *s = sc->schema;
+    size_t need = s->filter_count;
+    int rc;
+
+    for (size_t j = 0; j < d->n_filter_fields; j++)
+        need += d->filter_fields[j]->n_values + 1;
+    if ((rc = scratch_reserve(sc, need)) != 0)
+        return rc;
+    memset(sc->filters, 0, s->filter_count * sizeof(*sc->filters));
+    memset(sc->sorts, 0, s->sort_count * sizeof(*sc->sorts));
+    for (size_t j = 0; j < d->n_filter_fields; j++) {
+        const Bitdex__V1__FieldValue *fv = d->filter_fields[j];
+        int fi = schema_filter_find(s, fv->field);
+        index_doc_filter_t *f = &sc->filters[fi];
+        f->present = true;
+        field_value(sc, &s->filter_fields[fi], fv, &f->null, &f->values);
+    }
+    for (size_t j = 0; j < d->n_sort_fields; j++) {
+        const Bitdex__V1__SortFieldValue *sv = d->sort_fields[j];
+        if (sv->kind_case != BITDEX__V1__SORT_FIELD_VALUE__KIND_VALUE)
+            continue; /* null in a Put: the same as leaving the field out */
+        int si = schema_sort_find(s, sv->field);
+        sc->sorts[si].present = true;
+        sc->sorts[si].value = sv->value;
+    }
+    for (size_t fi = 0; defaults && fi < s->filter_count; fi++) {
+        const schema_filter_field_t *f = &s->filter_fields[fi];
+        if (!sc->filters[fi].present && !f->multi && !f->nullable) {
+            sc->filters[fi].present = true;
+            zero_value(sc, f, &sc->filters[fi].values);
+        }
+    }
+    out->filters = sc->filters;
+    out->sorts = sc->sorts;
+    return 0;
+}
+
+static int run_set(index_t *ix, scratch_t *sc, const Bitdex__V1__SetOp *op, bdx_error_t *err)
+{
+    const schema_t *s = sc->schema;
+    index_values_t values;
+    bool null;
+    int rc, fi;
+
+    switch (op->field_case) {
+    case BITDEX__V1__SET_OP__FIELD_FILTER:
+        fi = schema_filter_find(s, op->filter->field);
+        if (fi < 0)
+            return bdx_error_set(err, BDX_EINVAL, "unknown filter field");
+        if ((rc = scratch_reserve(sc, op->filter->n_values + 1)) != 0)
+            return rc;
+        field_value(sc, &s->filter_fields[fi], op->filter, &null, &values);
+        return index_set_filter(ix, op->id, (size_t)fi, null, &values, err);
+    case BITDEX__V1__SET_OP__FIELD_SORT:
+        fi = schema_sort_find(s, op->sort->field);
+        if (fi < 0 || op->sort->kind_case != BITDEX__V1__SORT_FIELD_VALUE__KIND_VALUE)
+            return bdx_error_set(err, BDX_EINVAL, "unchecked sort value");
+        return index_set_sort(ix, op->id, (size_t)fi, op->sort->value, err);
+    default:
+        return 0; /* stored: no document store yet (apply.h) */
+    }
+}
+
+static int run_multi(index_t *ix, scratch_t *sc, const Bitdex__V1__MultiValueOp *op, bool remove,
+                     bdx_error_t *err)
+{
+    int fi = schema_filter_find(sc->schema, op->field);
+    index_values_t values;
+    int rc;
+
+    if (fi < 0)
+        return bdx_error_set(err, BDX_EINVAL, "unknown filter field");
+    if ((rc = scratch_reserve(sc, op->n_values)) != 0)
+        return rc;
+    to_values(sc, &sc->schema->filter_fields[fi], op->n_values, op->values, &values);
+    return remove ? index_remove_values(ix, op->id, (size_t)fi, &values, err)
+                  : index_add_values(ix, op->id, (size_t)fi, &values, err);
+}
+
+/* Applies one op; *skipped is set when it was a no-op on a document that is not live. */
+static int run_op(index_t *ix, scratch_t *sc, const Bitdex__V1__Op *op, bool *skipped,
+                  bdx_error_t *err)
+{
+    index_doc_t doc;
+    uint32_t id;
+    int rc;
+
+    *skipped = false;
+    switch (op->op_case) {
+    case BITDEX__V1__OP__OP_PUT:
+        if ((rc = build_doc(sc, op->put->document, true, &doc)) != 0)
+            return rc;
+        return index_put(ix, op->put->document->id, &doc, err);
+    case BITDEX__V1__OP__OP_MERGE:
+        id = op->merge->document->id;
+        if (!index_doc_exists(ix, id)) { /* creates: unlisted fields default as in Put */
+            if ((rc = build_doc(sc, op->merge->document, true, &doc)) != 0)
+                return rc;
+            return index_put(ix, id, &doc, err);
+        }
+        if ((rc = build_doc(sc, op->merge->document, false, &doc)) != 0)
+            return rc;
+        return index_merge(ix, id, &doc, err);
+    case BITDEX__V1__OP__OP_DELETE:
+        if (!(*skipped = !index_doc_exists(ix, op->delete_->id)))
+            return index_delete(ix, op->delete_->id);
+        return 0;
+    case BITDEX__V1__OP__OP_SET:
+        if (!(*skipped = !index_doc_exists(ix, op->set->id)))
+            return run_set(ix, sc, op->set, err);
+        return 0;
+    case BITDEX__V1__OP__OP_ADD:
+        if (!(*skipped = !index_doc_exists(ix, op->add->id)))
+            return run_multi(ix, sc, op->add, false, err);
+        return 0;
+    case BITDEX__V1__OP__OP_REMOVE:
+        if (!(*skipped = !index_doc_exists(ix, op->remove->id)))
+            return run_multi(ix, sc, op->remove, true, err);
+        return 0;
+    default:
+        return bdx_error_set(err, BDX_EINVAL, "no operation set");
+    }
+}
+
+int apply_run(index_t *ix, const Bitdex__V1__ApplyRequest *req, apply_stats_t *stats,
+              bdx_error_t *err)
+{
+    const schema_t *s = index_schema(ix);
+    scratch_t sc = {.schema = s};
+    apply_stats_t st = {0};
+    bdx_error_t e = {0};
+    int rc = 0;
+
+    sc.filters = calloc(s->filter_count + 1, sizeof(*sc.filters));
+    sc.sorts = calloc(s->sort_count + 1, sizeof(*sc.sorts));
+    if (sc.filters == NULL || sc.sorts == NULL) {
+        rc = bdx_error_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < req->n_ops; i++) {
+        bool skipped;
+        bdx_error_clear(&e);
+        if ((rc = run_op(ix, &sc, req->ops[i], &skipped, &e)) != 0) {
+            bdx_error_set(err, rc, "ops[%zu]: %s", i,
+                          e.code ? bdx_error_message(&e) : bdx_strerror(rc));
+            goto out;
+        }
+        st.ops++;
+        st.skipped += skipped;
+    }
+out:
+    if (stats != NULL)
+        *stats = st;
+    free(sc.filters);
+    free(sc.sorts);
+    free(sc.ints);
+    free(sc.strs);
+    return rc;
+}

@@ -1,0 +1,744 @@
+/*
+ * Tests common/apply.c: every validation error of apply_check() with its code and exact
+ * message; all-or-nothing (a bad op at the end leaves the index unchanged); the semantics of
+ * put / merge / delete / set / add / remove (defaults, skipped ops) against a simple model on
+ * seeded random batches (BITDEX_TEST_SEED reproduces a run).
+ */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/apply.h"
+#include "common/bsi.h"
+#include "common/dictionary.h"
+#include "common/error.h"
+#include "common/index.h"
+
+/* ---- message builders (everything malloc'ed, freed with free_unpacked) ---- */
+
+static void *dup_init(const void *init, size_t size)
+{
+    void *p = malloc(size);
+    cr_assert_not_null(p);
+    memcpy(p, init, size);
+    return p;
+}
+#define NEW(T, INIT) ((T *)dup_init(&(T)INIT, sizeof(T)))
+
+static Bitdex__V1__Value *v_int(int64_t x)
+{
+    Bitdex__V1__Value *v = NEW(Bitdex__V1__Value, BITDEX__V1__VALUE__INIT);
+    v->kind_case = BITDEX__V1__VALUE__KIND_INT_VALUE;
+    v->int_value = x;
+    return v;
+}
+
+static Bitdex__V1__Value *v_bool(bool x)
+{
+    Bitdex__V1__Value *v = NEW(Bitdex__V1__Value, BITDEX__V1__VALUE__INIT);
+    v->kind_case = BITDEX__V1__VALUE__KIND_BOOL_VALUE;
+    v->bool_value = x;
+    return v;
+}
+
+static Bitdex__V1__Value *v_str(const char *s)
+{
+    Bitdex__V1__Value *v = NEW(Bitdex__V1__Value, BITDEX__V1__VALUE__INIT);
+    v->kind_case = BITDEX__V1__VALUE__KIND_STRING_VALUE;
+    v->string_value = strdup(s);
+    return v;
+}
+
+static Bitdex__V1__Value *v_null(void)
+{
+    Bitdex__V1__Value *v = NEW(Bitdex__V1__Value, BITDEX__V1__VALUE__INIT);
+    v->kind_case = BITDEX__V1__VALUE__KIND_NULL_VALUE;
+    v->null_value = NEW(Bitdex__V1__Null, BITDEX__V1__NULL__INIT);
+    return v;
+}
+
+static Bitdex__V1__Value *v_none(void)
+{
+    return NEW(Bitdex__V1__Value, BITDEX__V1__VALUE__INIT);
+}
+
+/* A single-valued FieldValue (value may be NULL). */
+static Bitdex__V1__FieldValue *fv1(const char *name, Bitdex__V1__Value *value)
+{
+    Bitdex__V1__FieldValue *f = NEW(Bitdex__V1__FieldValue, BITDEX__V1__FIELD_VALUE__INIT);
+    f->field = strdup(name);
+    f->value = value;
+    return f;
+}
+
+/* A multi-valued FieldValue of n values. */
+static Bitdex__V1__FieldValue *fvn(const char *name, size_t n, ...)
+{
+    Bitdex__V1__FieldValue *f = NEW(Bitdex__V1__FieldValue, BITDEX__V1__FIELD_VALUE__INIT);
+    va_list ap;
+
+    f->field = strdup(name);
+    f->n_values = n;
+    f->values = n ? malloc(n * sizeof(*f->values)) : NULL;
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++)
+        f->values[i] = va_arg(ap, Bitdex__V1__Value *);
+    va_end(ap);
+    return f;
+}
+
+static Bitdex__V1__SortFieldValue *sv(const char *name, uint64_t x)
+{
+    Bitdex__V1__SortFieldValue *s =
+        NEW(Bitdex__V1__SortFieldValue, BITDEX__V1__SORT_FIELD_VALUE__INIT);
+    s->field = strdup(name);
+    s->kind_case = BITDEX__V1__SORT_FIELD_VALUE__KIND_VALUE;
+    s->value = x;
+    return s;
+}
+
+static Bitdex__V1__SortFieldValue *sv_null(const char *name)
+{
+    Bitdex__V1__SortFieldValue *s = sv(name, 0);
+    s->kind_case = BITDEX__V1__SORT_FIELD_VALUE__KIND_NULL_VALUE;
+    s->null_value = NEW(Bitdex__V1__Null, BITDEX__V1__NULL__INIT);
+    return s;
+}
+
+static Bitdex__V1__StoredFieldValue *st_str(const char *name, const char *s)
+{
+    Bitdex__V1__StoredFieldValue *f =
+        NEW(Bitdex__V1__StoredFieldValue, BITDEX__V1__STORED_FIELD_VALUE__INIT);
+    f->field = strdup(name);
+    f->value = NEW(Bitdex__V1__StoredValue, BITDEX__V1__STORED_VALUE__INIT);
+    f->value->kind_case = BITDEX__V1__STORED_VALUE__KIND_STRING_VALUE;
+    f->value->string_value = strdup(s);
+    return f;
+}
+
+static Bitdex__V1__StoredFieldValue *st_int(const char *name, int64_t x)
+{
+    Bitdex__V1__StoredFieldValue *f = st_str(name, "");
+    free(f->value->string_value);
+    f->value->kind_case = BITDEX__V1__STORED_VALUE__KIND_INT_VALUE;
+    f->value->int_value = x;
+    return f;
+}
+
+#define PUSH(arr, n, x)                                     \
+    do {                                                    \
+        (arr) = realloc((arr), ((n) + 1) * sizeof(*(arr))); \
+        (arr)[(n)++] = (x);                                 \
+    } while (0)
+
+static Bitdex__V1__Document *doc(uint32_t id)
+{
+    Bitdex__V1__Document *d = NEW(Bitdex__V1__Document, BITDEX__V1__DOCUMENT__INIT);
+    d->id = id;
+    return d;
+}
+
+static Bitdex__V1__Document *with_f(Bitdex__V1__Document *d, Bitdex__V1__FieldValue *f)
+{
+    PUSH(d->filter_fields, d->n_filter_fields, f);
+    return d;
+}
+
+static Bitdex__V1__Document *with_s(Bitdex__V1__Document *d, Bitdex__V1__SortFieldValue *s)
+{
+    PUSH(d->sort_fields, d->n_sort_fields, s);
+    return d;
+}
+
+static Bitdex__V1__Document *with_st(Bitdex__V1__Document *d, Bitdex__V1__StoredFieldValue *s)
+{
+    PUSH(d->stored_fields, d->n_stored_fields, s);
+    return d;
+}
+
+static Bitdex__V1__Op *op_put(Bitdex__V1__Document *d)
+{
+    Bitdex__V1__Op *op = NEW(Bitdex__V1__Op, BITDEX__V1__OP__INIT);
+    op->op_case = BITDEX__V1__OP__OP_PUT;
+    op->put = NEW(Bitdex__V1__PutOp, BITDEX__V1__PUT_OP__INIT);
+    op->put->document = d;
+    return op;
+}
+
+static Bitdex__V1__Op *op_merge(Bitdex__V1__Document *d)
+{
+    Bitdex__V1__Op *op = NEW(Bitdex__V1__Op, BITDEX__V1__OP__INIT);
+    op->op_case = BITDEX__V1__OP__OP_MERGE;
+    op->merge = NEW(Bitdex__V1__MergeOp, BITDEX__V1__MERGE_OP__INIT);
+    op->merge->document = d;
+    return op;
+}
+
+static Bitdex__V1__Op *op_delete(uint32_t id)
+{
+    Bitdex__V1__Op *op = NEW(Bitdex__V1__Op, BITDEX__V1__OP__INIT);
+    op->op_case = BITDEX__V1__OP__OP_DELETE;
+    op->delete_ = NEW(Bitdex__V1__DeleteOp, BITDEX__V1__DELETE_OP__INIT);
+    op->delete_->id = id;
+    return op;
+}
+
+static Bitdex__V1__Op *op_set(uint32_t id)
+{
+    Bitdex__V1__Op *op = NEW(Bitdex__V1__Op, BITDEX__V1__OP__INIT);
+    op->op_case = BITDEX__V1__OP__OP_SET;
+    op->set = NEW(Bitdex__V1__SetOp, BITDEX__V1__SET_OP__INIT);
+    op->set->id = id;
+    return op;
+}
+
+static Bitdex__V1__Op *op_set_filter(uint32_t id, Bitdex__V1__FieldValue *f)
+{
+    Bitdex__V1__Op *op = op_set(id);
+    op->set->field_case = BITDEX__V1__SET_OP__FIELD_FILTER;
+    op->set->filter = f;
+    return op;
+}
+
+static Bitdex__V1__Op *op_set_sort(uint32_t id, Bitdex__V1__SortFieldValue *s)
+{
+    Bitdex__V1__Op *op = op_set(id);
+    op->set->field_case = BITDEX__V1__SET_OP__FIELD_SORT;
+    op->set->sort = s;
+    return op;
+}
+
+static Bitdex__V1__Op *op_multi(bool remove, uint32_t id, const char *field, size_t n, ...)
+{
+    Bitdex__V1__Op *op = NEW(Bitdex__V1__Op, BITDEX__V1__OP__INIT);
+    Bitdex__V1__MultiValueOp *m = NEW(Bitdex__V1__MultiValueOp, BITDEX__V1__MULTI_VALUE_OP__INIT);
+    va_list ap;
+
+    m->id = id;
+    m->field = strdup(field);
+    m->n_values = n;
+    m->values = n ? malloc(n * sizeof(*m->values)) : NULL;
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++)
+        m->values[i] = va_arg(ap, Bitdex__V1__Value *);
+    va_end(ap);
+    op->op_case = remove ? BITDEX__V1__OP__OP_REMOVE : BITDEX__V1__OP__OP_ADD;
+    if (remove)
+        op->remove = m;
+    else
+        op->add = m;
+    return op;
+}
+
+static Bitdex__V1__ApplyRequest *req_new(void)
+{
+    Bitdex__V1__ApplyRequest *r = NEW(Bitdex__V1__ApplyRequest, BITDEX__V1__APPLY_REQUEST__INIT);
+    r->index = strdup("images");
+    return r;
+}
+
+static Bitdex__V1__ApplyRequest *req_add(Bitdex__V1__ApplyRequest *r, Bitdex__V1__Op *op)
+{
+    PUSH(r->ops, r->n_ops, op);
+    return r;
+}
+
+static void req_free(Bitdex__V1__ApplyRequest *r)
+{
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
+/* ---- the index under test ---- */
+
+enum {
+    F_LEVEL,
+    F_TAGS,
+    F_USER,
+    F_FLAG,
+    F_NOTE
+};
+enum {
+    S_REACT,
+    S_COMMENTS,
+    S_TOP
+};
+
+static index_t *make_index(void)
+{
+    schema_t *s;
+    index_t *ix;
+
+    cr_assert_eq(schema_new("images", &s), 0);
+    cr_assert_eq(schema_add_filter(s, "nsfwLevel", SCHEMA_INT, false, false), 0);
+    cr_assert_eq(schema_add_filter(s, "tagIds", SCHEMA_INT, true, false), 0);
+    cr_assert_eq(schema_add_filter(s, "userName", SCHEMA_STRING, false, false), 0);
+    cr_assert_eq(schema_add_filter(s, "hasMeta", SCHEMA_BOOL, false, false), 0);
+    cr_assert_eq(schema_add_filter(s, "note", SCHEMA_STRING, false, true), 0);
+    cr_assert_eq(schema_add_sort(s, "reactionCount", 8), 0);
+    cr_assert_eq(schema_add_sort(s, "commentCount", 32), 0);
+    cr_assert_eq(schema_add_computed_sort(s, "top", 32, SCHEMA_COMPUTED_GREATEST, "reactionCount",
+                                          "commentCount"),
+                 0);
+    cr_assert_eq(schema_add_stored(s, "url", SCHEMA_STRING), 0);
+    cr_assert_eq(index_new(s, &ix, NULL), 0);
+    schema_free(s);
+    return ix;
+}
+
+static bool has_int(const index_t *ix, size_t field, int64_t key, uint32_t slot)
+{
+    const roaring_bitmap_t *b = index_filter_value(ix, field, key);
+    return b != NULL && roaring_bitmap_contains(b, slot);
+}
+
+static bool has_str(const index_t *ix, size_t field, const char *s, uint32_t slot)
+{
+    int64_t key;
+    if (dictionary_lookup(index_dict(ix, field), s, &key) != 0)
+        return false;
+    return has_int(ix, field, key, slot);
+}
+
+static bool has_sort(const index_t *ix, size_t field, uint32_t slot, uint64_t *v)
+{
+    return bsi_get(index_sort_bsi(ix, field), slot, v);
+}
+
+/* ---- validation: code and exact message ---- */
+
+static index_t *ix;
+static void setup(void)
+{
+    ix = make_index();
+}
+static void teardown(void)
+{
+    index_free(ix);
+}
+
+TestSuite(apply_check, .init = setup, .fini = teardown);
+
+/* A valid first op, then `bad`: checks the code and message of the rejection. */
+static void expect(Bitdex__V1__Op *bad, int code, const char *msg)
+{
+    Bitdex__V1__ApplyRequest *r = req_new();
+    bdx_error_t err = {0};
+
+    req_add(r, op_put(with_f(doc(1), fv1("nsfwLevel", v_int(1)))));
+    req_add(r, bad);
+    cr_assert_eq(apply_check(ix, NULL, r, &err), code, "code %d, msg %s", err.code, err.msg);
+    cr_assert_eq(err.code, code);
+    cr_assert_str_eq(err.msg, msg);
+    req_free(r);
+}
+
+Test(apply_check, valid_batch_passes)
+{
+    Bitdex__V1__ApplyRequest *r = req_new();
+    bdx_error_t err = {0};
+
+    req_add(r, op_put(with_st(with_s(with_f(with_f(doc(1), fv1("nsfwLevel", v_int(3))),
+                                            fvn("tagIds", 2, v_int(5), v_int(6))),
+                                     sv("reactionCount", 255)),
+                              st_str("url", "https://x"))));
+    req_add(r, op_merge(with_f(doc(2), fv1("note", v_null()))));
+    req_add(r, op_delete(7));
+    req_add(r, op_set_filter(1, fv1("userName", v_str("bob"))));
+    req_add(r, op_set_sort(1, sv("commentCount", 70000)));
+    req_add(r, op_multi(false, 1, "tagIds", 1, v_int(9)));
+    req_add(r, op_multi(true, 1, "tagIds", 1, v_int(5)));
+    req_add(r, op_put(with_s(doc(3), sv_null("reactionCount")))); /* null in Put = left out */
+    cr_assert_eq(apply_check(ix, NULL, r, &err), 0, "%s", err.msg);
+    req_free(r);
+}
+
+Test(apply_check, batch_level)
+{
+    Bitdex__V1__ApplyRequest *r = req_new();
+    bdx_error_t err = {0};
+    limits_t lim;
+    char id[200];
+
+    cr_assert_eq(apply_check(ix, NULL, r, &err), BDX_EINVAL);
+    cr_assert_str_eq(err.msg, "ops: at least one op required");
+    req_add(r, op_delete(1));
+    req_add(r, op_delete(2));
+    limits_defaults(&lim);
+    lim.max_batch_ops = 1;
+    cr_assert_eq(apply_check(ix, &lim, r, &err), BDX_EINVAL);
+    cr_assert_str_eq(err.msg, "ops: 2 ops exceed max_batch_ops 1");
+    memset(id, 'x', 129);
+    id[129] = '\0';
+    r->batch_id = strdup(id);
+    cr_assert_eq(apply_check(ix, NULL, r, &err), BDX_EINVAL);
+    cr_assert_str_eq(err.msg, "batch_id: 129 bytes exceed 128");
+    req_free(r);
+}
+
+Test(apply_check, op_and_document_shape)
+{
+    expect(NEW(Bitdex__V1__Op, BITDEX__V1__OP__INIT), BDX_EINVAL,
+           "ops[1]: no operation set (exactly one of put, merge, delete, set, add, remove)");
+    expect(op_put(NULL), BDX_EINVAL, "ops[1].put.document: required");
+    expect(op_merge(NULL), BDX_EINVAL, "ops[1].merge.document: required");
+    expect(op_set(4), BDX_EINVAL, "ops[1].set: no field set (exactly one of filter, sort, stored)");
+}
+
+Test(apply_check, filter_fields)
+{
+    expect(op_put(with_f(doc(2), fv1("nope", v_int(1)))), BDX_EINVAL,
+           "ops[1].put.document.filter_fields[0].field: unknown filter field \"nope\"");
+    expect(op_put(with_f(doc(2), fv1("reactionCount", v_int(1)))), BDX_EINVAL,
+           "ops[1].put.document.filter_fields[0].field: \"reactionCount\" is a sort field, not a "
+           "filter field");
+    expect(op_merge(with_f(with_f(doc(2), fv1("nsfwLevel", v_int(1))), fv1("userName", v_int(1)))),
+           BDX_EINVAL,
+           "ops[1].merge.document.filter_fields[1].value: field \"userName\" is STRING, got int");
+    expect(op_put(with_f(doc(2), fv1("nsfwLevel", v_str("x")))), BDX_EINVAL,
+           "ops[1].put.document.filter_fields[0].value: field \"nsfwLevel\" is INT, got string");
+    expect(op_put(with_f(doc(2), fv1("hasMeta", v_int(1)))), BDX_EINVAL,
+           "ops[1].put.document.filter_fields[0].value: field \"hasMeta\" is BOOL, got int");
+    expect(op_put(with_f(doc(2), fv1("nsfwLevel", v_none()))), BDX_EINVAL,
+           "ops[1].put.document.filter_fields[0].value: no value set (field \"nsfwLevel\")");
+    expect(op_put(with_f(doc(2), fv1("nsfwLevel", NULL))), BDX_EINVAL,
+           "ops[1].put.document.filter_fields[0].value: required for single-valued field "
+           "\"nsfwLevel\"");
+    expect(op_put(with_f(doc(2), fv1("nsfwLevel", v_null()))), BDX_EINVAL,
+           "ops[1].put.document.filter_fields[0].value: null on non-nullable field \"nsfwLevel\"");
+    expect(op_put(with_f(doc(2), fvn("nsfwLevel", 1, v_int(1)))), BDX_EINVAL,
+           "ops[1].put.document.filter_fields[0].values: field \"nsfwLevel\" is single-valued: set "
+           "value, not values");
+    expect(op_put(with_f(doc(2), fv1("tagIds", v_int(1)))), BDX_EINVAL,
+           "ops[1].put.document.filter_fields[0].value: field \"tagIds\" is multi-valued: set "
+           "values, not value");
+    expect(op_put(with_f(doc(2), fvn("tagIds", 2, v_int(1), v_null()))), BDX_EINVAL,
+           "ops[1].put.document.filter_fields[0].values[1]: null is not allowed in a list of "
+           "values (field \"tagIds\")");
+    expect(op_put(with_f(doc(2), fvn("tagIds", 2, v_int(1), v_bool(true)))), BDX_EINVAL,
+           "ops[1].put.document.filter_fields[0].values[1]: field \"tagIds\" is INT, got bool");
+    expect(op_put(with_f(with_f(doc(2), fv1("nsfwLevel", v_int(1))), fv1("nsfwLevel", v_int(2)))),
+           BDX_EINVAL,
+           "ops[1].put.document.filter_fields[1]: field \"nsfwLevel\" appears more than once in "
+           "the document");
+}
+
+Test(apply_check, limits)
+{
+    Bitdex__V1__ApplyRequest *r = req_new();
+    bdx_error_t err = {0};
+    limits_t lim;
+
+    limits_defaults(&lim);
+    lim.max_values_per_field = 2;
+    lim.max_string_bytes = 3;
+    lim.max_stored_bytes = 4;
+    req_add(r, op_put(with_f(doc(2), fvn("tagIds", 3, v_int(1), v_int(2), v_int(3)))));
+    cr_assert_eq(apply_check(ix, &lim, r, &err), BDX_EINVAL);
+    cr_assert_str_eq(err.msg, "ops[0].put.document.filter_fields[0].values: 3 values exceed "
+                              "max_values_per_field 2 (field \"tagIds\")");
+    req_free(r);
+    r = req_add(req_new(), op_set_filter(2, fv1("userName", v_str("abcd"))));
+    cr_assert_eq(apply_check(ix, &lim, r, &err), BDX_EINVAL);
+    cr_assert_str_eq(err.msg,
+                     "ops[0].set.filter.value: string of 4 bytes exceeds max_string_bytes 3");
+    req_free(r);
+    r = req_add(req_new(), op_put(with_st(doc(2), st_str("url", "abcde"))));
+    cr_assert_eq(apply_check(ix, &lim, r, &err), BDX_EINVAL);
+    cr_assert_str_eq(err.msg,
+                     "ops[0].put.document.stored_fields: 5 bytes exceed max_stored_bytes 4");
+    req_free(r);
+}
+
+Test(apply_check, sort_fields)
+{
+    expect(op_put(with_s(doc(2), sv("reactionCount", 256))), BDX_EINVAL,
+           "ops[1].put.document.sort_fields[0].value: 256 does not fit sort field "
+           "\"reactionCount\" (8 bits, max 255)");
+    expect(op_put(with_s(doc(2), sv("top", 1))), BDX_EINVAL,
+           "ops[1].put.document.sort_fields[0].field: sort field \"top\" is computed and cannot "
+           "be written");
+    expect(op_put(with_s(doc(2), sv("nsfwLevel", 1))), BDX_EINVAL,
+           "ops[1].put.document.sort_fields[0].field: \"nsfwLevel\" is a filter field, not a "
+           "sort field");
+    expect(op_put(with_s(doc(2), sv("nope", 1))), BDX_EINVAL,
+           "ops[1].put.document.sort_fields[0].field: unknown sort field \"nope\"");
+    Bitdex__V1__SortFieldValue *unset = sv("reactionCount", 1);
+    unset->kind_case = BITDEX__V1__SORT_FIELD_VALUE__KIND__NOT_SET;
+    expect(op_set_sort(2, unset), BDX_EINVAL,
+           "ops[1].set.sort: value or null_value required (sort field \"reactionCount\")");
+    expect(op_merge(with_s(doc(2), sv_null("reactionCount"))), BDX_EUNIMPLEMENTED,
+           "ops[1].merge.document.sort_fields[0].null_value: removing the value of sort field "
+           "\"reactionCount\" is not supported by this build");
+    expect(op_set_sort(2, sv_null("commentCount")), BDX_EUNIMPLEMENTED,
+           "ops[1].set.sort.null_value: removing the value of sort field \"commentCount\" is not "
+           "supported by this build");
+}
+
+Test(apply_check, stored_fields)
+{
+    expect(op_put(with_st(doc(2), st_str("nope", "x"))), BDX_EINVAL,
+           "ops[1].put.document.stored_fields[0].field: unknown stored field \"nope\"");
+    expect(op_put(with_st(doc(2), st_int("url", 3))), BDX_EINVAL,
+           "ops[1].put.document.stored_fields[0].value: stored field \"url\" is STRING, got "
+           "another type");
+    Bitdex__V1__StoredFieldValue *none = st_str("url", "x");
+    free(none->value->string_value);
+    none->value->kind_case = BITDEX__V1__STORED_VALUE__KIND__NOT_SET;
+    expect(op_put(with_st(doc(2), none)), BDX_EINVAL,
+           "ops[1].put.document.stored_fields[0].value: required (stored field \"url\")");
+}
+
+Test(apply_check, multi_value_ops)
+{
+    expect(op_multi(false, 2, "nsfwLevel", 1, v_int(1)), BDX_EINVAL,
+           "ops[1].add.field: field \"nsfwLevel\" is single-valued (add and remove need a "
+           "multi-valued field)");
+    expect(op_multi(true, 2, "nope", 1, v_int(1)), BDX_EINVAL,
+           "ops[1].remove.field: unknown filter field \"nope\"");
+    expect(op_multi(false, 2, "tagIds", 0), BDX_EINVAL,
+           "ops[1].add.values: at least one value required (field \"tagIds\")");
+    expect(op_multi(true, 2, "tagIds", 1, v_str("x")), BDX_EINVAL,
+           "ops[1].remove.values[0]: field \"tagIds\" is INT, got string");
+    expect(op_multi(false, 2, "tagIds", 1, v_null()), BDX_EINVAL,
+           "ops[1].add.values[0]: null is not allowed in a list of values (field \"tagIds\")");
+}
+
+/* ---- application ---- */
+
+TestSuite(apply_run, .init = setup, .fini = teardown);
+
+static apply_stats_t run(Bitdex__V1__ApplyRequest *r)
+{
+    apply_stats_t st;
+    bdx_error_t err = {0};
+
+    cr_assert_eq(apply_check(ix, NULL, r, &err), 0, "%s", err.msg);
+    cr_assert_eq(apply_run(ix, r, &st, &err), 0, "%s", err.msg);
+    req_free(r);
+    return st;
+}
+
+Test(apply_run, bad_last_op_changes_nothing)
+{
+    Bitdex__V1__ApplyRequest *r = req_new();
+    bdx_error_t err = {0};
+
+    run(req_add(req_new(), op_put(with_f(doc(1), fv1("nsfwLevel", v_int(1))))));
+    req_add(r, op_put(with_f(doc(2), fv1("nsfwLevel", v_int(2)))));
+    req_add(r, op_delete(1));
+    req_add(r, op_put(with_f(doc(3), fv1("nsfwLevel", v_str("bad")))));
+    cr_assert_eq(apply_check(ix, NULL, r, &err), BDX_EINVAL);
+    cr_assert_str_eq(err.msg,
+                     "ops[2].put.document.filter_fields[0].value: field \"nsfwLevel\" is INT, got "
+                     "string");
+    req_free(r);
+    cr_assert_eq(index_doc_count(ix), 1);
+    cr_assert(index_doc_exists(ix, 1));
+    cr_assert(has_int(ix, F_LEVEL, 1, 1));
+    cr_assert_null(index_filter_value(ix, F_LEVEL, 2));
+}
+
+Test(apply_run, put_defaults_and_replaces)
+{
+    uint64_t v;
+
+    run(req_add(req_new(), op_put(with_s(with_f(with_f(doc(5), fv1("nsfwLevel", v_int(7))),
+                                                fvn("tagIds", 2, v_int(1), v_int(2))),
+                                         sv("reactionCount", 9)))));
+    cr_assert(has_int(ix, F_LEVEL, 7, 5));
+    cr_assert(has_int(ix, F_TAGS, 1, 5) && has_int(ix, F_TAGS, 2, 5));
+    cr_assert(has_str(ix, F_USER, "", 5), "non-nullable string defaults to \"\"");
+    cr_assert(has_int(ix, F_FLAG, 0, 5), "non-nullable bool defaults to false");
+    cr_assert(!roaring_bitmap_contains(index_filter_exists(ix, F_NOTE), 5), "nullable: no value");
+    cr_assert(has_sort(ix, S_REACT, 5, &v) && v == 9);
+    cr_assert(has_sort(ix, S_TOP, 5, &v) && v == 9);
+    /* Put replaces: tags and reactionCount go away, nsfwLevel back to 0 */
+    run(req_add(req_new(), op_put(with_f(doc(5), fv1("note", v_str("hi"))))));
+    cr_assert(has_int(ix, F_LEVEL, 0, 5));
+    cr_assert(!roaring_bitmap_contains(index_filter_exists(ix, F_TAGS), 5));
+    cr_assert(!has_sort(ix, S_REACT, 5, &v));
+    cr_assert(has_str(ix, F_NOTE, "hi", 5));
+    cr_assert_eq(index_doc_count(ix), 1);
+}
+
+Test(apply_run, merge_keeps_and_creates)
+{
+    uint64_t v;
+
+    run(req_add(req_new(), op_merge(with_s(with_f(doc(8), fv1("userName", v_str("ann"))),
+                                           sv("commentCount", 4)))));
+    cr_assert(has_str(ix, F_USER, "ann", 8));
+    cr_assert(has_int(ix, F_LEVEL, 0, 8), "a created document gets Put's defaults");
+    run(req_add(req_new(), op_merge(with_f(doc(8), fv1("nsfwLevel", v_int(3))))));
+    cr_assert(has_str(ix, F_USER, "ann", 8), "merge keeps unlisted fields");
+    cr_assert(has_int(ix, F_LEVEL, 3, 8) && !has_int(ix, F_LEVEL, 0, 8));
+    cr_assert(has_sort(ix, S_COMMENTS, 8, &v) && v == 4);
+    run(req_add(req_new(), op_merge(with_f(doc(8), fv1("note", v_null())))));
+    cr_assert_not_null(index_filter_null(ix, F_NOTE));
+    cr_assert(roaring_bitmap_contains(index_filter_null(ix, F_NOTE), 8));
+}
+
+Test(apply_run, skipped_ops_on_missing_documents)
+{
+    apply_stats_t st;
+    Bitdex__V1__ApplyRequest *r = req_new();
+
+    req_add(r, op_delete(40));
+    req_add(r, op_set_filter(40, fv1("nsfwLevel", v_int(1))));
+    req_add(r, op_set_sort(40, sv("reactionCount", 1)));
+    req_add(r, op_multi(false, 40, "tagIds", 1, v_int(1)));
+    req_add(r, op_multi(true, 40, "tagIds", 1, v_int(1)));
+    req_add(r, op_put(with_f(doc(41), fv1("nsfwLevel", v_int(1)))));
+    req_add(r, op_multi(false, 41, "tagIds", 2, v_int(3), v_int(3)));
+    req_add(r, op_delete(41));
+    req_add(r, op_set_filter(41, fv1("nsfwLevel", v_int(2)))); /* sees the delete before it */
+    st = run(r);
+    cr_assert_eq(st.ops, 9);
+    cr_assert_eq(st.skipped, 6);
+    cr_assert_eq(index_doc_count(ix), 0);
+    cr_assert_null(index_filter_value(ix, F_TAGS, 3));
+}
+
+Test(apply_run, set_add_remove)
+{
+    uint64_t v;
+
+    run(req_add(req_new(), op_put(with_f(doc(2), fvn("tagIds", 2, v_int(1), v_int(2))))));
+    run(req_add(req_add(req_add(req_add(req_new(), op_multi(false, 2, "tagIds", 1, v_int(3))),
+                                op_multi(true, 2, "tagIds", 2, v_int(1), v_int(99))),
+                        op_set_sort(2, sv("reactionCount", 200))),
+                op_set_filter(2, fv1("hasMeta", v_bool(true)))));
+    cr_assert(!has_int(ix, F_TAGS, 1, 2) && has_int(ix, F_TAGS, 2, 2) && has_int(ix, F_TAGS, 3, 2));
+    cr_assert(has_int(ix, F_FLAG, 1, 2) && !has_int(ix, F_FLAG, 0, 2));
+    cr_assert(has_sort(ix, S_REACT, 2, &v) && v == 200);
+    run(req_add(req_new(), op_set_filter(2, fvn("tagIds", 0))));
+    cr_assert(!roaring_bitmap_contains(index_filter_exists(ix, F_TAGS), 2));
+}
+
+/* ---- random batches against a model ---- */
+
+#define NIDS 48
+#define NTAGS 6
+
+typedef struct mdoc {
+    bool alive;
+    int64_t level;
+    unsigned tags; /* bit set of tags 0..NTAGS-1 */
+    bool has_react;
+    uint64_t react;
+} mdoc_t;
+
+static uint64_t rng;
+static uint64_t rnd(void)
+{
+    uint64_t z = (rng += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static Bitdex__V1__FieldValue *tags_fv(unsigned set)
+{
+    Bitdex__V1__FieldValue *f = fvn("tagIds", 0);
+    for (int t = 0; t < NTAGS; t++)
+        if (set & (1u << t))
+            PUSH(f->values, f->n_values, v_int(t));
+    return f;
+}
+
+Test(apply_run, random_batches_match_model)
+{
+    const char *s = getenv("BITDEX_TEST_SEED");
+    uint64_t seed = s != NULL ? strtoull(s, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)getpid();
+    mdoc_t m[NIDS] = {{0}};
+
+    rng = seed;
+    for (int batch = 0; batch < 200; batch++) {
+        Bitdex__V1__ApplyRequest *r = req_new();
+        mdoc_t next[NIDS];
+        uint32_t skipped = 0, nops = 1 + rnd() % 8;
+        apply_stats_t st;
+        memcpy(next, m, sizeof(m));
+        for (uint32_t k = 0; k < nops; k++) {
+            uint32_t id = rnd() % NIDS;
+            mdoc_t *d = &next[id];
+            unsigned tags = rnd() % (1u << NTAGS);
+            int64_t level = (int64_t)(rnd() % 4);
+            uint64_t react = rnd() % 256;
+            switch (rnd() % 6) {
+            case 0:
+                req_add(r, op_put(with_s(with_f(with_f(doc(id), fv1("nsfwLevel", v_int(level))),
+                                                tags_fv(tags)),
+                                         sv("reactionCount", react))));
+                *d = (mdoc_t){true, level, tags, true, react};
+                break;
+            case 1:
+                req_add(r, op_merge(with_f(doc(id), tags_fv(tags))));
+                if (!d->alive)
+                    *d = (mdoc_t){true, 0, 0, false, 0};
+                d->tags = tags;
+                break;
+            case 2:
+                req_add(r, op_delete(id));
+                skipped += !d->alive;
+                *d = (mdoc_t){0};
+                break;
+            case 3:
+                req_add(r, op_set_sort(id, sv("reactionCount", react)));
+                skipped += !d->alive;
+                if (d->alive)
+                    d->has_react = true, d->react = react;
+                break;
+            case 4:
+                req_add(r, op_multi(false, id, "tagIds", 1, v_int((int64_t)(tags % NTAGS))));
+                skipped += !d->alive;
+                if (d->alive)
+                    d->tags |= 1u << (tags % NTAGS);
+                break;
+            default:
+                req_add(r, op_multi(true, id, "tagIds", 1, v_int((int64_t)(tags % NTAGS))));
+                skipped += !d->alive;
+                if (d->alive)
+                    d->tags &= ~(1u << (tags % NTAGS));
+                break;
+            }
+        }
+        bool poison = rnd() % 10 == 0;
+        if (poison) /* a bad op at the end: nothing of the batch may be applied */
+            req_add(r, op_put(with_f(doc(0), fv1("nsfwLevel", v_bool(true)))));
+        bdx_error_t err = {0};
+        int rc = apply_check(ix, NULL, r, &err);
+        if (poison) {
+            cr_assert_eq(rc, BDX_EINVAL, "seed %llu", (unsigned long long)seed);
+        } else {
+            cr_assert_eq(rc, 0, "seed %llu: %s", (unsigned long long)seed, err.msg);
+            cr_assert_eq(apply_run(ix, r, &st, &err), 0, "%s", err.msg);
+            cr_assert_eq(st.ops, nops);
+            cr_assert_eq(st.skipped, skipped, "seed %llu batch %d", (unsigned long long)seed,
+                         batch);
+            memcpy(m, next, sizeof(m));
+        }
+        req_free(r);
+        uint64_t live = 0;
+        for (uint32_t id = 0; id < NIDS; id++) {
+            uint64_t v;
+            live += m[id].alive;
+            cr_assert_eq(index_doc_exists(ix, id), m[id].alive, "seed %llu id %u",
+                         (unsigned long long)seed, id);
+            if (!m[id].alive)
+                continue;
+            cr_assert(has_int(ix, F_LEVEL, m[id].level, id), "seed %llu id %u",
+                      (unsigned long long)seed, id);
+            for (int t = 0; t < NTAGS; t++)
+                cr_assert_eq(has_int(ix, F_TAGS, t, id), (m[id].tags >> t) & 1,
+                             "seed %llu id %u tag %d", (unsigned long long)seed, id, t);
+            cr_assert_eq(has_sort(ix, S_REACT, id, &v), m[id].has_react);
+            if (m[id].has_react)
+                cr_assert_eq(v, m[id].react);
+        }
+        cr_assert_eq(index_doc_count(ix), live);
+    }
+}
