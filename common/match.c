@@ -16,10 +16,10 @@
 typedef enum kind {
     K_FALSE,
     K_TRUE,
-    K_ANY,   /* some bitmap of bms contains the slot */
-    K_NONE,  /* (req == NULL or req contains it) and no bitmap of bms does */
-    K_SORT,  /* a sort-field clause, from the column */
-    K_SLOT,  /* an `id` clause */
+    K_ANY,  /* some bitmap of bms contains the slot */
+    K_NONE, /* (req == NULL or req contains it) and no bitmap of bms does */
+    K_SORT, /* a sort-field clause, from the column */
+    K_SLOT, /* an `id` clause */
     K_AND,
     K_OR,
     K_NOT,
@@ -313,8 +313,8 @@ static int compile_kids(const planner_t *p, const query_node_t *q, mnode_t *n, b
         const query_node_t *x = q->children[i];
         size_t j = i;
         bool and = q->op == QUERY_AND;
-        while (j > 0 && (and ? x->stats.estimate < order[j - 1]->stats.estimate
-                             : x->stats.estimate > order[j - 1]->stats.estimate)) {
+        while (j > 0 && (and? x->stats.estimate < order[j - 1]->stats.estimate
+                            : x->stats.estimate > order[j - 1]->stats.estimate)) {
             order[j] = order[j - 1];
             j--;
         }

@@ -136,11 +136,18 @@ static bool is_negative(const query_node_t *n)
     }
 }
 
+/* A clause whose bitmap is one stored bitmap, borrowed by eval() without building anything. */
+static bool is_stored(const query_node_t *n)
+{
+    if (n->op == QUERY_IS_NOT_NULL)
+        return n->field_kind != QUERY_FIELD_UNBOUND;
+    return n->op == QUERY_EQ && n->field_kind == QUERY_FIELD_FILTER;
+}
+
 /* A growable list of borrowed bitmaps (the value bitmaps of an In or a range). */
 typedef struct bmvec {
     const roaring_bitmap_t **v;
     size_t n, cap;
-    uint64_t total; /* sum of cardinalities */
     bool oom;
 } bmvec_t;
 
@@ -159,7 +166,28 @@ static void bmvec_push(bmvec_t *b, const roaring_bitmap_t *bm)
         b->cap = cap;
     }
     b->v[b->n++] = bm;
-    b->total += roaring_bitmap_get_cardinality(bm);
+}
+
+/* Whether the cardinalities of the bitmaps add up to more than `limit` (stops summing there:
+ * counting a dense run-container bitmap costs O(runs)). */
+static bool bmvec_exceeds(const bmvec_t *b, uint64_t limit)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        sum += roaring_bitmap_get_cardinality(b->v[i]);
+        if (sum > limit)
+            return true;
+    }
+    return false;
+}
+
+/* Sum of the cardinalities, stopping once it exceeds `cap` (then some value > cap). */
+static uint64_t bmvec_total(const bmvec_t *b, uint64_t cap)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < b->n && sum <= cap; i++)
+        sum += roaring_bitmap_get_cardinality(b->v[i]);
+    return sum;
 }
 
 static bool range_visit(int64_t key, const roaring_bitmap_t *bm, void *arg)
@@ -206,7 +234,7 @@ static uint64_t sort_estimate(const planner_t *p, const query_node_t *n, uint64_
 {
     size_t f = (size_t)n->field_index;
     const permutation_t *perm = index_sort_perm(p->ix, f);
-    uint64_t exists = bsi_count(index_sort_bsi(p->ix, f));
+    uint64_t exists = index_sort_exists_count(p->ix, f);
     uint64_t built = permutation_count(perm);
     uint64_t est = 0;
     switch (n->op) {
@@ -284,7 +312,7 @@ static uint64_t slot_estimate(const planner_t *p, const query_node_t *n, uint64_
 static uint64_t filter_estimate(const planner_t *p, const query_node_t *n, uint64_t alive)
 {
     size_t f = (size_t)n->field_index;
-    uint64_t exists = roaring_bitmap_get_cardinality(index_filter_exists(p->ix, f));
+    uint64_t exists = index_filter_exists_count(p->ix, f);
     bmvec_t bms;
     switch (n->op) {
     case QUERY_IS_NULL:
@@ -296,7 +324,7 @@ static uint64_t filter_estimate(const planner_t *p, const query_node_t *n, uint6
     }
     if (filter_bitmaps(p, n, &bms) < 0)
         return alive;
-    uint64_t sum = bms.total;
+    uint64_t sum = bmvec_total(&bms, exists);
     free(bms.v);
     if (n->op == QUERY_NOT_EQ || n->op == QUERY_NOT_IN)
         return sat_sub(exists, sum);
@@ -502,6 +530,130 @@ static int eval_filter_leaf(const planner_t *p, query_node_t *n, planner_result_
     return rc;
 }
 
+/* ---- sort-field ranges from the permutation ---- */
+
+/* A range read entry by entry from the permutation is worth it up to this fraction of the live
+ * documents: past it the BSI's cost (bits x containers) is the smaller one. */
+#define PERM_RANGE_DIV 16
+
+/* Inclusive [lo, hi] of an Eq or range on a sort field; false when it is empty. */
+static bool sort_bounds(const query_node_t *n, uint64_t *lo, uint64_t *hi)
+{
+    uint64_t a = (uint64_t)n->values[0].i;
+    *lo = 0;
+    *hi = UINT64_MAX;
+    switch (n->op) {
+    case QUERY_EQ:
+        *lo = *hi = a;
+        break;
+    case QUERY_GT:
+        if (a == UINT64_MAX)
+            return false;
+        *lo = a + 1;
+        break;
+    case QUERY_GTE:
+        *lo = a;
+        break;
+    case QUERY_LT:
+        if (a == 0)
+            return false;
+        *hi = a - 1;
+        break;
+    case QUERY_LTE:
+        *hi = a;
+        break;
+    default: /* BETWEEN */
+        *lo = a;
+        *hi = (uint64_t)n->values[1].i;
+        break;
+    }
+    return *lo <= *hi;
+}
+
+static bool is_sort_range(query_op_t op)
+{
+    return op == QUERY_EQ || (op >= QUERY_GT && op <= QUERY_BETWEEN);
+}
+
+/* Sorts a[0..n) ascending with tmp[0..n) as scratch (LSD radix, 3 passes of 11 bits); returns
+ * the buffer holding the result (a or tmp). */
+static uint32_t *sort_slots(uint32_t *a, uint32_t *tmp, size_t n)
+{
+    size_t count[2048];
+    for (unsigned shift = 0; shift < 33; shift += 11) {
+        memset(count, 0, sizeof(count));
+        for (size_t i = 0; i < n; i++)
+            count[(a[i] >> shift) & 2047]++;
+        size_t sum = 0;
+        for (size_t k = 0; k < 2048; k++) {
+            size_t c = count[k];
+            count[k] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            tmp[count[(a[i] >> shift) & 2047]++] = a[i];
+        uint32_t *t = a;
+        a = tmp;
+        tmp = t;
+    }
+    return a;
+}
+
+/*
+ * The slots of the sort-field range [lo, hi] read from the field's permutation: the entries
+ * with a build-time value in range that are not dirty (so that value is still current and the
+ * slot is live), plus the dirty slots that are live and have a current value in range. Exact;
+ * cost ~ segment + dirty slots (binary search for the bounds). Leaves *out NULL (returns 0)
+ * when either is over `max` entries: then the BSI is the cheaper way.
+ */
+static int sort_range_perm(const planner_t *p, size_t f, uint64_t lo, uint64_t hi, uint64_t max,
+                           roaring_bitmap_t **out)
+{
+    const permutation_t *perm = index_sort_perm(p->ix, f);
+    const roaring_bitmap_t *dirty = index_sort_dirty(p->ix, f);
+    uint64_t ndirty = index_sort_dirty_count(p->ix, f);
+    uint32_t a = permutation_lower_bound(perm, lo, 0);
+    uint32_t b =
+        hi == UINT64_MAX ? permutation_count(perm) : permutation_lower_bound(perm, hi + 1, 0);
+    size_t n = 0;
+    *out = NULL;
+    if (b < a)
+        b = a;
+    if ((uint64_t)(b - a) > max || ndirty > max)
+        return 0;
+    size_t cap = (size_t)(b - a) + (size_t)ndirty;
+    uint32_t *buf = malloc((cap ? cap : 1) * 2 * sizeof(*buf));
+    if (!buf)
+        return -ENOMEM;
+    for (uint32_t i = a; i < b; i++) {
+        uint32_t slot = permutation_slot(perm, i);
+        if (ndirty == 0 || !roaring_bitmap_contains(dirty, slot))
+            buf[n++] = slot;
+    }
+    if (ndirty) {
+        const roaring_bitmap_t *alive = index_alive(p->ix);
+        const roaring_bitmap_t *exists = bsi_exists(index_sort_bsi(p->ix, f));
+        const column_t *col = index_sort_column(p->ix, f);
+        roaring_uint32_iterator_t it;
+        roaring_init_iterator(dirty, &it);
+        for (; it.has_value; roaring_advance_uint32_iterator(&it)) {
+            uint32_t slot = it.current_value;
+            if (!roaring_bitmap_contains(alive, slot) || !roaring_bitmap_contains(exists, slot))
+                continue;
+            uint64_t v = column_get(col, slot);
+            if (v >= lo && v <= hi)
+                buf[n++] = slot;
+        }
+    }
+    const uint32_t *sorted = sort_slots(buf, buf + cap, n);
+    roaring_bitmap_t *r = roaring_bitmap_create();
+    if (r)
+        roaring_bitmap_add_many(r, n, sorted);
+    free(buf);
+    *out = r;
+    return r ? 0 : -ENOMEM;
+}
+
 static int eval_sort_leaf(const planner_t *p, query_node_t *n, planner_result_t *out)
 {
     const bsi_t *bsi = index_sort_bsi(p->ix, (size_t)n->field_index);
@@ -525,6 +677,15 @@ static int eval_sort_leaf(const planner_t *p, query_node_t *n, planner_result_t 
         return set_owned(out, r);
     }
     default: {
+        uint64_t lo, hi;
+        if (is_sort_range(n->op)) {
+            if (!sort_bounds(n, &lo, &hi))
+                return set_owned(out, roaring_bitmap_create());
+            rc = sort_range_perm(p, (size_t)n->field_index, lo, hi,
+                                 index_doc_count(p->ix) / PERM_RANGE_DIV, &r);
+            if (rc || r)
+                return rc ? rc : set_owned(out, r);
+        }
         r = roaring_bitmap_create();
         if (!r)
             return -ENOMEM;
@@ -645,8 +806,9 @@ static int eval_and(const planner_t *p, query_node_t *n, planner_result_t *out, 
             goto out;
         from = 1;
         query_node_t *second = n->nchildren > 1 ? n->children[order[1]] : NULL;
-        if (!a.owned && second && !is_negative(second) && !roaring_bitmap_is_empty(a.bm)) {
-            /* Two positive clauses: one AND builds the running set without copying either. */
+        if (!a.owned && second && is_stored(second) && !roaring_bitmap_is_empty(a.bm)) {
+            /* Two stored bitmaps: one AND builds the running set without copying either. (A
+             * second clause that would be built, e.g. a dense In, restricts a copy instead.) */
             rc = eval(p, second, &b, err);
             if (rc)
                 goto out;
@@ -785,7 +947,7 @@ static int restrict_union(roaring_bitmap_t **acc, const bmvec_t *bms)
     roaring_bitmap_t *r = roaring_bitmap_create();
     if (!r)
         return -ENOMEM;
-    if (roaring_bitmap_get_cardinality(*acc) * 4 < bms->total) {
+    if (bmvec_exceeds(bms, roaring_bitmap_get_cardinality(*acc) * 4)) {
         for (size_t i = 0; i < bms->n; i++) {
             roaring_bitmap_t *t = roaring_bitmap_and(*acc, bms->v[i]);
             if (!t) {
@@ -869,6 +1031,24 @@ static int restrict_sort_leaf(const planner_t *p, query_node_t *n, roaring_bitma
         }
         return rc;
     default: {
+        /* a segment of the permutation no larger than the running set: read it, AND it */
+        uint64_t lo, hi;
+        if (is_sort_range(n->op)) {
+            if (!sort_bounds(n, &lo, &hi)) {
+                roaring_bitmap_clear(*acc);
+                return 0;
+            }
+            uint64_t max = min_u64(index_doc_count(p->ix) / PERM_RANGE_DIV,
+                                   roaring_bitmap_get_cardinality(*acc));
+            rc = sort_range_perm(p, (size_t)n->field_index, lo, hi, max, &r);
+            if (rc)
+                return rc;
+            if (r) {
+                roaring_bitmap_and_inplace(*acc, r);
+                roaring_bitmap_free(r);
+                return 0;
+            }
+        }
         /* O'Neil-Quass over the slices, restricted to the running set */
         r = roaring_bitmap_create();
         if (!r)
@@ -1107,7 +1287,7 @@ static bool excluded_bitmaps(const planner_t *p, const query_node_t *c, uint64_t
         return !out->oom;
     }
     if ((c->op != QUERY_NOT_EQ && c->op != QUERY_NOT_IN) ||
-        roaring_bitmap_get_cardinality(exists) != alive)
+        index_filter_exists_count(p->ix, (size_t)c->field_index) != alive)
         return false;
     bmvec_t v;
     if (filter_bitmaps(p, c, &v) < 0)

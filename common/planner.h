@@ -7,8 +7,10 @@
  * alive bitmap for `id`. Evaluation (planner_eval) then follows the estimates:
  *
  *   - an And starts from its cheapest positive child and *restricts* that running set in place
- *     with the others in ascending estimate order (and_inplace / andnot_inplace; sort-field
- *     ranges go through bsi_compare restricted to the running set), stopping as soon as it is
+ *     with the others in ascending estimate order (and_inplace / andnot_inplace; a sort-field
+ *     range (or Eq) reads its segment of the field's permutation when that is at most 1/16 of
+ *     the live documents and no larger than the running set, correcting for the dirty slots,
+ *     else goes through bsi_compare restricted to the running set), stopping as soon as it is
  *     empty; negative children (Not x, NotEq, NotIn, IsNull) become andnot operations, so
  *     `And(x, Not y)` never materializes Not y;
  *   - leaves that are a stored bitmap (Eq, IsNotNull) are borrowed, never copied, when they are

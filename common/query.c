@@ -686,13 +686,26 @@ static void sb_name(sbuf_t *b, const char *s)
         sb_quoted(b, s ? s : "", len);
 }
 
+/* Decimal text of v, as "%lld" prints it (snprintf costs more than the rest of a fingerprint). */
+static void sb_int(sbuf_t *b, int64_t v)
+{
+    char num[24];
+    size_t i = sizeof(num);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        num[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        num[--i] = '-';
+    sb_put(b, num + i, sizeof(num) - i);
+}
+
 static void sb_value(sbuf_t *b, const query_value_t *v)
 {
-    char num[32];
     switch (v->kind) {
     case QUERY_VALUE_INT:
-        snprintf(num, sizeof(num), "%lld", (long long)v->i);
-        sb_str(b, num);
+        sb_int(b, v->i);
         break;
     case QUERY_VALUE_BOOL:
         sb_str(b, v->i ? "true" : "false");

@@ -159,8 +159,12 @@ int search_run(const index_t *ix, const query_t *q, const search_options_t *opt,
         .prefilter_arg = opt ? opt->prefilter_arg : NULL,
         .trace = explain,
     };
-    uint64_t estimate = planner_estimate(&planner, pq.filter);
-    uint64_t expected = planner_expected(&planner, pq.filter);
+    /* Slot order over one stored bitmap (a user page) needs no estimate: nothing is chosen from
+     * it, and counting a run-heavy value bitmap costs O(runs). */
+    bool stored = filter_is_stored(pq.filter);
+    bool need_estimate = pq.sort_field >= 0 || explain || !stored;
+    uint64_t estimate = need_estimate ? planner_estimate(&planner, pq.filter) : 0;
+    uint64_t expected = need_estimate ? planner_expected(&planner, pq.filter) : 0;
     sort_request_t rq = {
         .ix = ix,
         .field = pq.sort_field,
@@ -201,7 +205,12 @@ int search_run(const index_t *ix, const query_t *q, const search_options_t *opt,
     if (rc)
         goto out;
     built = true;
-    filter_count = roaring_bitmap_get_cardinality(filter.bm);
+    /* a stored bitmap's estimate is its exact cardinality (no need to count it again); without
+     * an estimate (slot order) the count is only needed for the total */
+    if (stored && need_estimate)
+        filter_count = estimate;
+    else if (need_estimate || (q->flags & QUERY_WANT_TOTAL))
+        filter_count = roaring_bitmap_get_cardinality(filter.bm);
     t2 = now_ns();
     rq.filter = filter.bm;
     r->strategy = sort_choose(&rq, filter_count, force, th, reason, sizeof(reason));

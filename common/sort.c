@@ -76,7 +76,7 @@ sort_strategy_t sort_choose(const sort_request_t *rq, uint64_t filter_count, sor
     }
     uint64_t alive = index_doc_count(rq->ix);
     double scan = (double)rq->limit * (double)alive / (double)(filter_count ? filter_count : 1);
-    uint64_t dirty = roaring_bitmap_get_cardinality(index_sort_dirty(rq->ix, (size_t)rq->field));
+    uint64_t dirty = index_sort_dirty_count(rq->ix, (size_t)rq->field);
     if (scan <= (double)th->walk_max_scan && dirty <= th->walk_max_dirty) {
         snprintf(reason, len,
                  "filter has %llu of %llu rows: a walk reads ~%.0f entries <= %llu, "
@@ -156,8 +156,8 @@ int sort_by_slot(const sort_request_t *rq, uint32_t *slots, uint64_t *values, si
         if (rc)
             return rc;
     } else {
-        *n = sort_bitmap_slots(rq->filter, true, rq->after != NULL,
-                               rq->after ? rq->after->slot : 0, slots, rq->limit);
+        *n = sort_bitmap_slots(rq->filter, true, rq->after != NULL, rq->after ? rq->after->slot : 0,
+                               slots, rq->limit);
     }
     for (size_t i = 0; i < *n; i++)
         values[i] = rq->field >= 0 ? sort_value(rq, slots[i]) : 0;

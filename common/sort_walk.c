@@ -129,9 +129,8 @@ int sort_walk(const sort_request_t *rq, uint32_t *slots, uint64_t *values, size_
     /* Z: rows without a value (0), not dirty, in slot order after the cursor. exists is a
      * subset of alive, so equal counts mean there are none. */
     const roaring_bitmap_t *zsrc = rq->filter ? rq->filter : alive;
-    bool any_z = rq->filter ? roaring_bitmap_andnot_cardinality(zsrc, exists) > 0
-                            : roaring_bitmap_get_cardinality(alive) > bsi_count(
-                                                                          index_sort_bsi(rq->ix, f));
+    bool any_z = index_doc_count(rq->ix) > index_sort_exists_count(rq->ix, f) &&
+                 (!rq->filter || roaring_bitmap_andnot_cardinality(zsrc, exists) > 0);
     if (any_z) {
         bool from_set = false;
         zon = true;

@@ -816,6 +816,59 @@ static query_node_t *gen_node(model_t *m, int depth)
     return g;
 }
 
+/* A filter-field leaf `op` on field f with random values (1..5 for In/NotIn; a dense field's
+ * common value 1 often, so an exclusion removes most documents now and then). */
+static query_node_t *filter_leaf(model_t *m, int f, query_op_t op)
+{
+    query_value_t vals[5];
+    size_t nv = op == QUERY_IN || op == QUERY_NOT_IN ? 1 + below(&m->rng, 5)
+                : op == QUERY_IS_NULL                ? 0
+                                                     : 1;
+    for (size_t i = 0; i < nv; i++) {
+        vals[i] = qval_filter(m, f);
+        if (m->f[f].dense && chance(&m->rng, 0.2))
+            vals[i] = m->f[f].type == SCHEMA_BOOL ? query_bool(true) : query_int(1);
+    }
+    if (op == QUERY_IN || op == QUERY_NOT_IN)
+        return query_in(op, m->f[f].name, vals, nv);
+    if (nv == 0)
+        return query_null(op, m->f[f].name);
+    return query_cmp(op, m->f[f].name, vals[0]);
+}
+
+/*
+ * An And made of complement-form clauses, the shape planner_count() counts as |alive - union|
+ * (or |P| - |P AND union| with one positive child P): NotEq/NotIn on a dense field (every live
+ * document has a value), IsNull on any filter field, Not(Eq/In) on any filter field; then, half
+ * of the time, one arbitrary child. Random trees almost never produce it.
+ */
+static query_node_t *gen_exclusions(model_t *m)
+{
+    int dense[NF_MAX], nd = 0;
+    for (int f = 0; f < m->nf; f++)
+        if (m->f[f].dense)
+            dense[nd++] = f;
+    query_node_t *g = query_group(QUERY_AND);
+    size_t n = 1 + below(&m->rng, 4);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = below(&m->rng, nd ? 4 : 2);
+        int f = (int)below(&m->rng, (uint64_t)m->nf);
+        query_node_t *c;
+        if (k == 0) {
+            c = filter_leaf(m, f, QUERY_IS_NULL);
+        } else if (k == 1) {
+            c = query_not(filter_leaf(m, f, chance(&m->rng, 0.5) ? QUERY_EQ : QUERY_IN));
+        } else {
+            f = dense[below(&m->rng, (uint64_t)nd)];
+            c = filter_leaf(m, f, k == 2 ? QUERY_NOT_EQ : QUERY_NOT_IN);
+        }
+        cr_assert_eq(query_add(g, c), 0);
+    }
+    if (chance(&m->rng, 0.5))
+        cr_assert_eq(query_add(g, chance(&m->rng, 0.5) ? gen_leaf(m) : gen_node(m, 1)), 0);
+    return g;
+}
+
 /* ---- checking ---- */
 
 static uint64_t g_seed;
@@ -1006,7 +1059,9 @@ Test(oracle, random_queries_all_strategies, .timeout = 600)
         model_build(&m, round_seed, size_class);
         int queries = size_class == 3 ? 4 : 8;
         for (int i = 0; i < queries && done < cases; i++, done++) {
-            query_node_t *filter = chance(&m.rng, 0.05) ? NULL : gen_node(&m, 0);
+            query_node_t *filter = chance(&m.rng, 0.05)   ? NULL
+                                   : chance(&m.rng, 0.15) ? gen_exclusions(&m)
+                                                          : gen_node(&m, 0);
             size_t n = 0;
             free(model_query(&m, filter, -1, true, &n));
             nonempty += n > 0;

@@ -334,3 +334,123 @@ Test(planner, explain_trace)
     search_result_free(r);
     query_free(q);
 }
+
+/* ---- sort-field ranges read from the permutation, with dirty slots ---- */
+
+/* 4000 documents (score = a hash of the slot, 8 bits; tag = slot % 3), permutation built, then
+ * writes after the build: changed scores, cleared scores (re-put without one), deletes, new
+ * documents. Small ranges (at most 1/16 of the documents) are read from the permutation
+ * segment; every answer and count is checked against a scan of the model. */
+#define PR_SLOTS 4000
+
+static int pr_score[PR_SLOTS + 200]; /* -1: no score; -2: not alive */
+static int pr_tag[PR_SLOTS + 200];
+
+static void pr_put(index_t *x, uint32_t slot, int tag, int score)
+{
+    int64_t t = tag;
+    index_doc_filter_t f[3] = {{.present = true, .values = {.ints = &t, .count = 1}}};
+    index_doc_sort_t s[1] = {{.present = score >= 0, .value = (uint64_t)(score >= 0 ? score : 0)}};
+    index_doc_t doc = {.filters = f, .sorts = s};
+    bdx_error_t err;
+    cr_assert_eq(index_put(x, slot, &doc, &err), 0, "%s", err.msg);
+    pr_score[slot] = score;
+    pr_tag[slot] = tag;
+}
+
+static void pr_check(index_t *x, query_node_t *f, int tag, uint64_t lo, uint64_t hi)
+{
+    planner_t p = {.ix = x, .trace = true};
+    planner_result_t r;
+    bdx_error_t err;
+    query_t *q = query_new("t");
+    query_set_filter(q, f);
+    cr_assert_eq(query_validate(q, index_schema(x), NULL, NULL, &err), 0, "%s", err.msg);
+    q->filter = NULL;
+    query_free(q);
+    cr_assert_eq(query_canonicalize(&f), 0);
+    planner_estimate(&p, f);
+    cr_assert_eq(planner_eval(&p, f, &r, &err), 0);
+    roaring_bitmap_t *want = roaring_bitmap_create();
+    for (uint32_t s = 0; s < PR_SLOTS + 200; s++)
+        if (pr_score[s] >= 0 && (uint64_t)pr_score[s] >= lo && (uint64_t)pr_score[s] <= hi &&
+            (tag < 0 || pr_tag[s] == tag))
+            roaring_bitmap_add(want, s);
+    char *text;
+    query_canonical_text(f, &text);
+    cr_expect(roaring_bitmap_equals(want, r.bm), "%s: got %llu rows, want %llu", text,
+              (unsigned long long)roaring_bitmap_get_cardinality(r.bm),
+              (unsigned long long)roaring_bitmap_get_cardinality(want));
+    uint64_t count;
+    cr_assert_eq(planner_count(&p, f, &count, &err), 0);
+    cr_expect_eq(count, roaring_bitmap_get_cardinality(want), "%s: count", text);
+    free(text);
+    roaring_bitmap_free(want);
+    planner_result_release(&r);
+    query_node_free(f);
+}
+
+static void pr_ranges(index_t *x)
+{
+    for (int tag = -1; tag < 3; tag++) {
+        for (uint64_t lo = 0; lo < 256; lo += 37) {
+            uint64_t hi = lo + (lo % 3 == 0 ? 0 : 9);
+            query_node_t *r = lo == hi ? query_eq("score", I((int64_t)lo))
+                                       : query_between("score", I((int64_t)lo), I((int64_t)hi));
+            pr_check(x, tag < 0 ? r : query_and(2, r, query_eq("tag", I(tag))), tag, lo, hi);
+        }
+        query_node_t *gt = query_cmp(QUERY_GT, "score", I(250));
+        pr_check(x, tag < 0 ? gt : query_and(2, gt, query_eq("tag", I(tag))), tag, 251, 255);
+        query_node_t *lt = query_cmp(QUERY_LT, "score", I(4));
+        pr_check(x, tag < 0 ? lt : query_and(2, lt, query_eq("tag", I(tag))), tag, 0, 3);
+        query_node_t *wide = query_cmp(QUERY_GTE, "score", I(16)); /* too wide: the BSI */
+        pr_check(x, tag < 0 ? wide : query_and(2, wide, query_eq("tag", I(tag))), tag, 16, 255);
+    }
+    /* a small range restricting a larger running set (inside an Or after tag = 0) */
+    for (int64_t v = 3; v < 256; v += 50)
+        pr_check(x,
+                 query_and(2, query_eq("tag", I(0)),
+                           query_or(2, query_eq("score", I(v)), query_eq("tag", I(1)))),
+                 0, (uint64_t)v, (uint64_t)v);
+}
+
+Test(planner, sort_ranges_from_the_permutation)
+{
+    schema_t *s;
+    index_t *x;
+    bdx_error_t err;
+    cr_assert_eq(schema_new("t", &s), 0);
+    cr_assert_eq(schema_add_filter(s, "tag", SCHEMA_INT, false, false), 0);
+    cr_assert_eq(schema_add_sort(s, "score", 8), 0);
+    cr_assert_eq(index_new(s, &x, &err), 0, "%s", err.msg);
+    schema_free(s);
+    for (uint32_t i = 0; i < PR_SLOTS + 200; i++)
+        pr_score[i] = -2;
+    for (uint32_t i = 0; i < PR_SLOTS; i++)
+        pr_put(x, i, (int)(i % 3), i % 50 == 7 ? -1 : (int)((i * 2654435761u) >> 24));
+    cr_assert_eq(index_rebuild_perms(x), 0);
+    cr_expect_eq(index_doc_count(x), PR_SLOTS);
+    pr_ranges(x);
+
+    /* writes after the build: every kind of dirty slot */
+    for (uint32_t i = 0; i < PR_SLOTS; i += 7)
+        pr_put(x, i, (int)(i % 3), (int)((i * 40503u) & 255)); /* new score */
+    for (uint32_t i = 3; i < PR_SLOTS; i += 29)
+        pr_put(x, i, (int)(i % 3), -1); /* score cleared */
+    for (uint32_t i = 5; i < PR_SLOTS; i += 31) {
+        cr_assert_eq(index_delete(x, i), 0);
+        pr_score[i] = -2;
+    }
+    for (uint32_t i = PR_SLOTS; i < PR_SLOTS + 200; i++)
+        pr_put(x, i, (int)(i % 3), (int)(i & 255)); /* new documents */
+    cr_expect_eq(index_doc_count(x), roaring_bitmap_get_cardinality(index_alive(x)),
+                 "the cached count follows the writes");
+    cr_expect_eq(index_sort_dirty_count(x, 0),
+                 roaring_bitmap_get_cardinality(index_sort_dirty(x, 0)));
+    cr_expect_eq(index_sort_exists_count(x, 0),
+                 roaring_bitmap_get_cardinality(bsi_exists(index_sort_bsi(x, 0))));
+    cr_expect_eq(index_filter_exists_count(x, 0),
+                 roaring_bitmap_get_cardinality(index_filter_exists(x, 0)));
+    pr_ranges(x);
+    index_free(x);
+}

@@ -370,3 +370,14 @@ Test(query, error_malformed_nodes)
     expect_error(query_null(QUERY_IS_NULL, ""), BDX_EINVAL, "is_null: missing field name");
     expect_error(query_prefilter(""), BDX_EINVAL, "prefilter: missing name");
 }
+
+Test(query, canonical_integers)
+{
+    /* the fingerprint's text prints integers as "%lld" would, extremes included */
+    query_value_t v[] = {
+        query_int(INT64_MIN),       query_int(-10),      query_int(0), query_int(7),
+        query_int(1234567890123LL), query_int(INT64_MAX)};
+    expect_canonical(query_in(QUERY_IN, "tags", v, 6),
+                     "in(tags,[-9223372036854775808,-10,0,7,1234567890123,9223372036854775807])");
+    expect_canonical(query_cmp(QUERY_LT, "tags", query_int(-1)), "lt(tags,-1)");
+}
