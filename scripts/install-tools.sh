@@ -53,6 +53,12 @@ need() {
         exit 1
     }
 }
+# Machines of this kind ship Node.js and npm; where they don't, Debian's packages will do.
+if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+    echo "install-tools: npm not found; installing Debian's nodejs and npm"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm ||
+        true
+fi
 need npm
 need unzip
 
