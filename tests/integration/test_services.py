@@ -28,9 +28,7 @@ package would shadow grpcio). bitdex's own messages come only from reflection.
 """
 
 import argparse
-import atexit
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -39,6 +37,9 @@ import tempfile
 import threading
 import time
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bitdex_proc  # noqa: E402 (next to this script)
 
 try:
     import grpc
@@ -53,8 +54,8 @@ except ImportError as e:  # pragma: no cover - environment problem, reported pla
 OPTS = None  # parsed command line (see main)
 
 # Slower builds (ASan+UBSan, valgrind) get proportionally more time for start-up waits.
-SLOW = float(os.environ.get("BITDEX_TEST_TIMEOUT_SCALE", "1"))
-START_TIMEOUT = 30 * SLOW
+SLOW = bitdex_proc.SLOW
+START_TIMEOUT = bitdex_proc.START_TIMEOUT
 GRACE_MS = 3000
 
 SERVING, NOT_SERVING = 1, 2
@@ -72,116 +73,13 @@ CHANNEL_OPTIONS = [
 
 # --- processes -------------------------------------------------------------------------------
 
-_LIVE = []  # every Server not yet reaped; killed at exit whatever happens
-
-
-def _kill_all():
-    for s in list(_LIVE):
-        s.kill()
-
-
-atexit.register(_kill_all)
-
-
-def _on_signal(signum, frame):
-    # ctest's timeout (or Ctrl-C) must not leave servers behind: unwind so atexit runs.
-    raise SystemExit(128 + signum)
-
-
-signal.signal(signal.SIGTERM, _on_signal)
-signal.signal(signal.SIGHUP, _on_signal)
-
-LISTEN_RE = re.compile(r'\bmsg="?listening"?(?:\s|$)')
-PORT_RE = re.compile(r"\bport=(\d+)\b")
-
-
-class Server:
-    """One bitdex process. Collects its log (stdout and stderr) and finds its port."""
+class Server(bitdex_proc.BitdexProcess):
+    """One bitdex process (bitdex_proc: log, port, cleanup at exit); the environment is passed
+    through as is (test_env_fallback sets BITDEX_* on purpose)."""
 
     def __init__(self, kind, args, name=None, env=None):
         binary = OPTS.writer if kind == "writer" else OPTS.reader
-        self.name = name or kind
-        self.argv = [binary] + args
-        # If this test process dies hard, the kernel kills the server too (setpriv execs, so the
-        # pid is the server's own).
-        prefix = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
-        self.lines = []
-        self.port = None
-        self._listening = threading.Event()
-        self._lock = threading.Lock()
-        self.proc = subprocess.Popen(
-            prefix + self.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            env=env,
-        )
-        _LIVE.append(self)
-        self._reader = threading.Thread(target=self._read_log, daemon=True)
-        self._reader.start()
-
-    def _read_log(self):
-        for line in self.proc.stdout:
-            line = line.rstrip("\n")
-            with self._lock:
-                self.lines.append(line)
-            if self.port is None and LISTEN_RE.search(line):
-                m = PORT_RE.search(line)
-                if m:
-                    self.port = int(m.group(1))
-                    self._listening.set()
-        self._listening.set()  # EOF: the process is gone; wake waiters
-
-    def log(self, last=60):
-        with self._lock:
-            lines = self.lines[-last:]
-        return "\n".join("    [%s] %s" % (self.name, line) for line in lines)
-
-    def wait_listening(self, timeout=START_TIMEOUT):
-        self._listening.wait(timeout)
-        if self.port is None:
-            try:  # its output ended: it is exiting; report how
-                rc = self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                rc = None
-            raise AssertionError(
-                "%s did not log msg=listening port=N within %.0f s (exit status %s); argv: %s\n%s"
-                % (self.name, timeout, rc, " ".join(self.argv), self.log())
-            )
-        return self.port
-
-    @property
-    def address(self):
-        return "127.0.0.1:%d" % self.port
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def terminate(self, timeout):
-        """SIGTERM, then wait up to `timeout` s. Returns (exit status or None, seconds taken)."""
-        t0 = time.monotonic()
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            rc = None
-        return rc, time.monotonic() - t0
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
-        self._reader.join(5)
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        if self in _LIVE:
-            _LIVE.remove(self)
+        super().__init__([binary] + args, name=name or kind, env=env, strip_env=False)
 
 
 def writer_args(data_dir):
@@ -195,26 +93,6 @@ def reader_args(data_dir, writer_addr):
 
 
 # --- protobuf plumbing -----------------------------------------------------------------------
-
-def _protoc(include_dirs, files, out):
-    """Compiles `files` into a FileDescriptorSet (with imports) at `out`."""
-    protoc = shutil.which("protoc")
-    incs = ["-I" + d for d in include_dirs]
-    if os.path.isdir("/usr/include/google/protobuf"):
-        incs.append("-I/usr/include")  # well-known types, when libprotobuf-dev is installed
-    args = incs + ["--include_imports", "--descriptor_set_out=" + out] + files
-    if protoc:
-        subprocess.run([protoc] + args, check=True)
-    else:  # grpc_tools' embedded protoc (python3-grpc-tools)
-        from grpc_tools import protoc as gprotoc
-
-        if gprotoc.main(["protoc"] + args) != 0:
-            raise RuntimeError("grpc_tools.protoc failed on %s" % files)
-    fds = descriptor_pb2.FileDescriptorSet()
-    with open(out, "rb") as f:
-        fds.ParseFromString(f.read())
-    return fds
-
 
 def pool_from_files(serialized_files):
     """A DescriptorPool from serialized FileDescriptorProtos in any order (deps added first)."""
@@ -252,7 +130,7 @@ class Messages:
         missing = [f for f in files if not os.path.exists(os.path.join(OPTS.grpc_proto_dir, f))]
         if missing:
             raise RuntimeError("missing %s under %s (install grpc-proto)" % (missing, OPTS.grpc_proto_dir))
-        fds = _protoc([OPTS.grpc_proto_dir], files, os.path.join(tmp, "grpc.desc"))
+        fds = bitdex_proc.descriptor_set([OPTS.grpc_proto_dir], files, os.path.join(tmp, "grpc.desc"))
         self.pool, _ = pool_from_files([f.SerializeToString() for f in fds.file])
         self._factory = message_factory.MessageFactory(self.pool)
         self.HealthCheckRequest = self.cls("grpc.health.v1.HealthCheckRequest")
@@ -462,7 +340,7 @@ class SharedServers(ProcessTestCase):
         files = []
         for d, _, names in os.walk(root):
             files += [os.path.relpath(os.path.join(d, n), root) for n in names if n.endswith(".proto")]
-        fds = _protoc([root], sorted(files), os.path.join(self.tmp, "contract.desc"))
+        fds = bitdex_proc.descriptor_set([root], sorted(files), os.path.join(self.tmp, "contract.desc"))
         pool, _ = pool_from_files([f.SerializeToString() for f in fds.file])
         return pool.FindServiceByName(full_name)
 
@@ -762,8 +640,7 @@ class Usage(ProcessTestCase):
 
     def run_binary(self, kind, args, env=None):
         binary = OPTS.writer if kind == "writer" else OPTS.reader
-        e = {k: v for k, v in os.environ.items() if not k.startswith("BITDEX_")}
-        e.update(env or {})
+        e = bitdex_proc.clean_env(env)
         p = subprocess.run([binary] + args, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                            errors="replace", timeout=20 * SLOW, env=e)
         return p.returncode, p.stdout + p.stderr
@@ -830,7 +707,7 @@ def main():
     skipped = {tid(t) for t, _ in r.skipped} - failed
     print("integration: %d passed, %d failed, %d skipped"
           % (r.testsRun - len(failed) - len(skipped), len(failed), len(skipped)))
-    _kill_all()
+    bitdex_proc.kill_all()
     sys.exit(0 if ok else 1)
 
 

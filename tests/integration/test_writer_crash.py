@@ -33,16 +33,16 @@ import argparse
 import glob
 import os
 import random
-import re
 import shutil
-import signal
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bitdex_proc  # noqa: E402 (next to this script)
 
 try:
     import grpc
@@ -50,58 +50,26 @@ except ImportError as e:  # pragma: no cover
     sys.stderr.write("test_writer_crash: %s\nrun with /usr/bin/python3 (python3-grpcio)\n" % e)
     sys.exit(1)
 
-SLOW = float(os.environ.get("BITDEX_TEST_TIMEOUT_SCALE", "1"))
+SLOW = bitdex_proc.SLOW
 ITERATIONS = int(os.environ.get("BITDEX_CRASH_ITERATIONS", "20"))
 NIDS = 64
 PROBE_TAG = -1  # never written: removing it changes nothing
 INDEX = "crash"
 CHANNEL_OPTIONS = [("grpc.enable_http_proxy", 0), ("grpc.enable_retries", 0)]
-LISTEN_RE = re.compile(r'\bmsg="?listening"?(?:\s|$)')
-PORT_RE = re.compile(r"\bport=(\d+)\b")
 
 PB = None
 
 
-def generate(proto_dir, tmp):
-    global PB
-    os.makedirs(tmp, exist_ok=True)
-    files = sorted(glob.glob(os.path.join(proto_dir, "bitdex", "v1", "*.proto")))
-    subprocess.run(["protoc", "-I" + proto_dir, "--python_out=" + tmp] + files, check=True)
-    sys.path.insert(0, tmp)
-    from bitdex.v1 import schema_pb2, types_pb2, writer_pb2  # noqa: E402
+class Writer(bitdex_proc.BitdexProcess):
+    """bitdex-writer --sync batch on `data` (bitdex_proc: log, port, cleanup at exit), without the
+    caller's BITDEX_* environment."""
 
-    class NS:
-        pass
-
-    PB = NS()
-    PB.schema, PB.types, PB.writer = schema_pb2, types_pb2, writer_pb2
-
-
-class Writer:
     def __init__(self, binary, data):
-        prefix = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BITDEX_")}
-        self.argv = prefix + [binary, "--data-dir", data, "--listen", "127.0.0.1:0",
-                              "--sync", "batch", "--log-level", "info"]
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, errors="replace", env=env)
-        self.lines, self.port = [], None
-        self.listening = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-            m = PORT_RE.search(line)
-            if self.port is None and LISTEN_RE.search(line) and m:
-                self.port = int(m.group(1))
-                self.listening.set()
-        self.listening.set()
+        super().__init__([binary, "--data-dir", data, "--listen", "127.0.0.1:0",
+                          "--sync", "batch", "--log-level", "info"], name="writer")
 
     def wait_serving(self):
-        self.listening.wait(30 * SLOW)
-        if self.port is None:
-            raise AssertionError("writer did not start:\n" + self.log())
+        self.wait_listening(30 * SLOW)
         ch = channel(self.port)
         deadline = time.monotonic() + 30 * SLOW
         try:
@@ -117,12 +85,7 @@ class Writer:
         raise AssertionError("writer never served:\n" + self.log())
 
     def kill9(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
-
-    def log(self, n=60):
-        return "\n".join("    " + l for l in self.lines[-n:])
+        self.kill(30)
 
 
 def channel(port):
@@ -315,6 +278,7 @@ def probe_live(port, lsn_floor):
 
 
 def main():
+    global PB
     ap = argparse.ArgumentParser()
     ap.add_argument("--writer", required=True)
     ap.add_argument("--proto-dir", required=True)
@@ -324,7 +288,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="bitdex-it-crash-")
     writer = None
     try:
-        generate(opts.proto_dir, os.path.join(tmp, "py"))
+        PB = bitdex_proc.generate_messages(opts.proto_dir, os.path.join(tmp, "py"))
         data = os.path.join(tmp, "data")
         os.mkdir(data)
         wal_dir = os.path.join(data, "indexes", INDEX, "wal")
