@@ -73,9 +73,9 @@ typedef struct sort_request {
     sort_match_fn match;            /* used when filter is NULL (SORT_WALK and SORT_SLOT only:
                                        a dense filter is tested slot by slot, never built) */
     void *match_arg;
-    uint64_t max_scan; /* with `match`: give up with -EAGAIN once this many slots were tested
-                          without filling the page (0 = no limit); the caller then builds the
-                          filter and uses another strategy */
+    /* With `match`: give up with -EAGAIN once this many slots were tested without filling the
+     * page (0 = no limit); the caller then builds the filter and uses another strategy. */
+    uint64_t max_scan;
     const cursor_t *after; /* NULL = from the first row */
     uint32_t limit;        /* rows wanted (>= 1) */
 } sort_request_t;
