@@ -214,39 +214,6 @@ static bool int_range(const query_node_t *q, int64_t *lo, int64_t *hi)
     return *lo <= *hi;
 }
 
-/* Unsigned inclusive range of a sort / id comparison; false when empty. */
-static bool uint_range(const query_node_t *q, uint64_t max, uint64_t *lo, uint64_t *hi)
-{
-    uint64_t a = (uint64_t)q->values[0].i;
-    *lo = 0;
-    *hi = max;
-    switch (q->op) {
-    case QUERY_GT:
-        if (a >= max)
-            return false;
-        *lo = a + 1;
-        break;
-    case QUERY_GTE:
-        *lo = a;
-        break;
-    case QUERY_LT:
-        if (a == 0)
-            return false;
-        *hi = a - 1;
-        break;
-    case QUERY_LTE:
-        *hi = a;
-        break;
-    default: /* BETWEEN */
-        *lo = a;
-        *hi = (uint64_t)q->values[1].i;
-        break;
-    }
-    if (*hi > max)
-        *hi = max;
-    return *lo <= *hi;
-}
-
 static int compile_filter_leaf(const planner_t *p, const query_node_t *q, mnode_t *n)
 {
     size_t f = (size_t)q->field_index, cap = 0;
@@ -378,7 +345,8 @@ static int compile(const planner_t *p, const query_node_t *q, mnode_t **out, bdx
             n->col = index_sort_column(p->ix, (size_t)q->field_index);
             n->vals = q->values;
             n->nvals = q->nvalues;
-            if (q->op >= QUERY_GT && q->op <= QUERY_BETWEEN && !uint_range(q, max, &n->lo, &n->hi))
+            if (q->op >= QUERY_GT && q->op <= QUERY_BETWEEN &&
+                !query_node_bounds(q, max, &n->lo, &n->hi))
                 n->kind = K_FALSE;
             break;
         }
@@ -391,7 +359,7 @@ static int compile(const planner_t *p, const query_node_t *q, mnode_t **out, bdx
             else if (q->op == QUERY_IS_NOT_NULL)
                 n->kind = K_TRUE;
             else if (q->op >= QUERY_GT && q->op <= QUERY_BETWEEN &&
-                     !uint_range(q, UINT32_MAX, &n->lo, &n->hi))
+                     !query_node_bounds(q, UINT32_MAX, &n->lo, &n->hi))
                 n->kind = K_FALSE;
             break;
         default:

@@ -537,39 +537,6 @@ static int eval_filter_leaf(const planner_t *p, query_node_t *n, planner_result_
 #define PERM_RANGE_DIV 16
 
 /* Inclusive [lo, hi] of an Eq or range on a sort field; false when it is empty. */
-static bool sort_bounds(const query_node_t *n, uint64_t *lo, uint64_t *hi)
-{
-    uint64_t a = (uint64_t)n->values[0].i;
-    *lo = 0;
-    *hi = UINT64_MAX;
-    switch (n->op) {
-    case QUERY_EQ:
-        *lo = *hi = a;
-        break;
-    case QUERY_GT:
-        if (a == UINT64_MAX)
-            return false;
-        *lo = a + 1;
-        break;
-    case QUERY_GTE:
-        *lo = a;
-        break;
-    case QUERY_LT:
-        if (a == 0)
-            return false;
-        *hi = a - 1;
-        break;
-    case QUERY_LTE:
-        *hi = a;
-        break;
-    default: /* BETWEEN */
-        *lo = a;
-        *hi = (uint64_t)n->values[1].i;
-        break;
-    }
-    return *lo <= *hi;
-}
-
 static bool is_sort_range(query_op_t op)
 {
     return op == QUERY_EQ || (op >= QUERY_GT && op <= QUERY_BETWEEN);
@@ -679,7 +646,7 @@ static int eval_sort_leaf(const planner_t *p, query_node_t *n, planner_result_t 
     default: {
         uint64_t lo, hi;
         if (is_sort_range(n->op)) {
-            if (!sort_bounds(n, &lo, &hi))
+            if (!query_node_bounds(n, UINT64_MAX, &lo, &hi))
                 return set_owned(out, roaring_bitmap_create());
             rc = sort_range_perm(p, (size_t)n->field_index, lo, hi,
                                  index_doc_count(p->ix) / PERM_RANGE_DIV, &r);
@@ -1034,7 +1001,7 @@ static int restrict_sort_leaf(const planner_t *p, query_node_t *n, roaring_bitma
         /* a segment of the permutation no larger than the running set: read it, AND it */
         uint64_t lo, hi;
         if (is_sort_range(n->op)) {
-            if (!sort_bounds(n, &lo, &hi)) {
+            if (!query_node_bounds(n, UINT64_MAX, &lo, &hi)) {
                 roaring_bitmap_clear(*acc);
                 return 0;
             }

@@ -366,6 +366,42 @@ void query_limits_default(query_limits_t *lim)
     lim->default_page = 50;
 }
 
+bool query_node_bounds(const query_node_t *n, uint64_t max, uint64_t *lo, uint64_t *hi)
+{
+    uint64_t a = (uint64_t)n->values[0].i;
+
+    *lo = 0;
+    *hi = max;
+    switch (n->op) {
+    case QUERY_EQ:
+        *lo = *hi = a;
+        break;
+    case QUERY_GT:
+        if (a >= max)
+            return false;
+        *lo = a + 1;
+        break;
+    case QUERY_GTE:
+        *lo = a;
+        break;
+    case QUERY_LT:
+        if (a == 0)
+            return false;
+        *hi = a - 1;
+        break;
+    case QUERY_LTE:
+        *hi = a;
+        break;
+    default: /* QUERY_BETWEEN */
+        *lo = a;
+        *hi = (uint64_t)n->values[1].i;
+        break;
+    }
+    if (*hi > max)
+        *hi = max;
+    return *lo <= *hi;
+}
+
 const char *query_op_name(query_op_t op)
 {
     switch (op) {

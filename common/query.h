@@ -248,6 +248,13 @@ int query_canonical_text(const query_node_t *n, char **out);
  */
 int query_fingerprint(const query_t *q, const query_node_t *canonical_filter, uint64_t *out);
 
+/*
+ * The inclusive unsigned range [*lo, *hi] a comparison node (Eq, Gt, Gte, Lt, Lte, Between) selects
+ * on a field whose values lie in [0, max] (sort fields, `id`). Values are read as uint64. Returns
+ * false when the range is empty. Other ops are not allowed.
+ */
+bool query_node_bounds(const query_node_t *n, uint64_t max, uint64_t *lo, uint64_t *hi);
+
 /* Name of an op as used in the canonical text ("eq", "not_in", "and", ...). */
 const char *query_op_name(query_op_t op);
 

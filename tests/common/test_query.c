@@ -381,3 +381,33 @@ Test(query, canonical_integers)
                      "in(tags,[-9223372036854775808,-10,0,7,1234567890123,9223372036854775807])");
     expect_canonical(query_cmp(QUERY_LT, "tags", query_int(-1)), "lt(tags,-1)");
 }
+
+/* One bounds check (query_node_bounds) serves the planner and the per-slot matcher. */
+static bool bounds(query_node_t *n, uint64_t max, uint64_t *lo, uint64_t *hi)
+{
+    bool ok;
+    cr_assert_not_null(n);
+    ok = query_node_bounds(n, max, lo, hi);
+    query_node_free(n);
+    return ok;
+}
+
+Test(query, node_bounds_edges)
+{
+    uint64_t lo, hi;
+    cr_assert(bounds(query_cmp(QUERY_EQ, "s", query_int(7)), 100, &lo, &hi));
+    cr_assert(lo == 7 && hi == 7);
+    cr_assert(bounds(query_cmp(QUERY_GT, "s", query_int(7)), 100, &lo, &hi));
+    cr_assert(lo == 8 && hi == 100);
+    cr_assert_not(bounds(query_cmp(QUERY_GT, "s", query_int(100)), 100, &lo, &hi));
+    cr_assert_not(bounds(query_cmp(QUERY_GT, "s", query_int(-1)), UINT64_MAX, &lo, &hi));
+    cr_assert(bounds(query_cmp(QUERY_GTE, "s", query_int(0)), 100, &lo, &hi));
+    cr_assert(lo == 0 && hi == 100);
+    cr_assert_not(bounds(query_cmp(QUERY_LT, "s", query_int(0)), 100, &lo, &hi));
+    cr_assert(bounds(query_cmp(QUERY_LTE, "s", query_int(500)), 100, &lo, &hi));
+    cr_assert(lo == 0 && hi == 100);
+    cr_assert(bounds(query_between("s", query_int(5), query_int(9)), 100, &lo, &hi));
+    cr_assert(lo == 5 && hi == 9);
+    cr_assert_not(bounds(query_between("s", query_int(9), query_int(5)), 100, &lo, &hi));
+    cr_assert_not(bounds(query_cmp(QUERY_GTE, "s", query_int(101)), 100, &lo, &hi));
+}
