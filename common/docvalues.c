@@ -265,10 +265,10 @@ void docvalues_free(docvalues_t *dv)
 int docvalues_load(const docvalues_t *dv, uint32_t slot, docvalues_rec_t *r)
 {
     size_t len, field = 0;
-    const uint8_t *p = slotstore_get(dv->slots, slot, &len), *end = p + len;
+    const uint8_t *p = slotstore_get(dv->slots, slot, &len), *end = len > 0 ? p + len : p;
 
     docvalues_rec_clear(r);
-    while (p != NULL && p < end) {
+    while (p < end) {
         uint64_t head, gap, n;
         docvalues_field_t *f;
 
