@@ -141,7 +141,6 @@ int gen_write_delta(const index_t *ix, const generation_t *base, const char *pat
     uint64_t ntouched = roaring_bitmap_get_cardinality(touched);
     gen_writer_t w;
     delta_walk_t d = {&w, base, 0, 0, NULL, 0, 0};
-    docvalues_rec_t rec = {0};
     roaring_uint32_iterator_t *it = NULL;
     uint32_t nsec = 4 + (uint32_t)s->sort_count, len;
     uint8_t b8[8];
@@ -211,30 +210,30 @@ int gen_write_delta(const index_t *ix, const generation_t *base, const char *pat
             (rc = gen_writer_end(&w)) != 0)
             goto fail;
     }
-    if ((rc = docvalues_rec_init(&rec, s->filter_count)) != 0 ||
-        (rc = gen_writer_begin(&w, GEN_SEC_DOCVALUES, 0)) != 0)
-        goto fail;
+    /* the touched slots' records, raw: u32 length (0 = none any more) + bytes, in slot order
+     * (a slotstore image would cost a slot table page per 4096 slots touched) */
     roaring_free_uint32_iterator(it);
     if ((it = roaring_create_iterator(touched)) == NULL) {
         rc = -ENOMEM;
         goto fail;
     }
+    if ((rc = gen_writer_begin(&w, GEN_SEC_DOCVALUES, 0)) != 0)
+        goto fail;
     for (; it->has_value; roaring_advance_uint32_iterator(it)) {
-        /* an empty record (deleted document) tells the loader to remove the base's */
-        if ((rc = docvalues_load(ix->dv, it->current_value, &rec)) != 0 ||
-            (rc = gen_records_put(&w, it->current_value, &rec)) != 0)
+        size_t n;
+        const uint8_t *v = slotstore_get(docvalues_slots(ix->dv), it->current_value, &n);
+        gen_put32(b8, (uint32_t)n);
+        if ((rc = gen_writer_put(&w, b8, 4)) != 0 || (rc = gen_writer_put(&w, v, n)) != 0)
             goto fail;
     }
     if ((rc = gen_writer_end(&w)) != 0)
         goto fail;
     roaring_free_uint32_iterator(it);
-    docvalues_rec_free(&rec);
     free(d.dir);
     return gen_writer_finish(&w, &out->header_hash, &out->size, err);
 fail:
     if (it != NULL)
         roaring_free_uint32_iterator(it);
-    docvalues_rec_free(&rec);
     free(d.dir);
     gen_writer_abort(&w);
     return bdx_error_set(err, rc, "generation %s: write: %s", path, bdx_strerror(rc));

@@ -17,6 +17,7 @@
 #include "common/error.h"
 #include "common/generation.h"
 #include "common/index_internal.h"
+#include "common/slotstore.h"
 
 #define GEN_MAGIC "BDXGEN\r\n"
 #define GEN_VERSION 1u
@@ -41,7 +42,7 @@ enum {
     GEN_SEC_COLUMN = 5,      /* base: arg = sort field */
     GEN_SEC_PERM = 6,        /* base, delta (rebuilt since the base): arg = sort field */
     GEN_SEC_DICT = 7,        /* base: all strings; delta: strings added; arg = filter field */
-    GEN_SEC_DOCVALUES = 8,   /* base: every record; delta: records of touched slots */
+    GEN_SEC_DOCVALUES = 8,   /* slotstore image: base: every record; delta: touched slots' */
     GEN_SEC_TOUCHED = 9,     /* delta: frozen bitmap of the touched slots */
     GEN_SEC_SORT_VALUES = 10 /* delta: arg = sort field; column values of the touched slots */
 };
@@ -199,10 +200,8 @@ int gen_walk_items(const index_t *ix, gen_item_fn fn, void *arg);
 /* The bitmap slot of an item in `ix` (not for GEN_ITEM_VALUE), or NULL when out of range. */
 bitmap_t *gen_item_slot(index_t *ix, unsigned kind, unsigned field, int64_t key);
 
-/* Record encoding of docvalues (generation_records.c). Appends slot's record to the writer's
- * current section; decodes one at *p (end bounds) into r. */
-int gen_records_put(gen_writer_t *w, uint32_t slot, const docvalues_rec_t *r);
-int gen_records_get(const uint8_t **p, const uint8_t *end, uint32_t *slot, docvalues_rec_t *r);
+/* Writes the image of a slotstore (docvalues records) as the current section's body. */
+int gen_put_slots(gen_writer_t *w, const slotstore_t *ss);
 
 /* Writes the bytes of a frozen bitmap (slot or roaring) to the current section. *len gets
  * the frozen length. */

@@ -101,36 +101,68 @@ static int load_column(const gen_file_t *f, const uint8_t *p, uint64_t len, colu
     return 0;
 }
 
-static int load_records(const gen_file_t *f, const gen_section_t *s, index_t *ix, bool delta,
+/* Opens the slotstore image of section s zero-copy as a docvalues store. */
+static int open_records(const gen_file_t *f, const gen_section_t *s, docvalues_t **out,
                         bdx_error_t *err)
 {
-    const uint8_t *p = f->map + s->off, *end = p + s->len;
-    docvalues_rec_t rec;
-    uint32_t slot;
-    int64_t prev = -1;
-    int rc = 0;
+    slotstore_t *ss;
+    int rc;
 
-    if ((rc = docvalues_rec_init(&rec, ix->schema->filter_count)) != 0)
+    if ((rc = slotstore_image_open(f->map + s->off, s->len, &ss, err)) != 0)
+        return bdx_error_set(err, rc, "generation %s section docvalues: %s", f->path,
+                             bdx_error_message(err));
+    if ((rc = docvalues_from_slots(ss, out)) != 0) {
+        slotstore_free(ss);
         return bdx_error_set(err, rc, "generation %s: %s", f->path, bdx_strerror(rc));
-    while (p < end) {
-        if ((rc = gen_records_get(&p, end, &slot, &rec)) != 0 || (int64_t)slot <= prev) {
-            rc = rc == -ENOMEM ? rc : BDX_ECORRUPT;
-            bdx_error_set(err, rc, "generation %s offset %llu: bad docvalues record", f->path,
-                          (unsigned long long)(p - f->map));
-            break;
-        }
-        prev = slot;
-        if (delta && docvalues_rec_empty(&rec)) {
-            docvalues_remove(ix->dv, slot);
-            continue;
-        }
-        if ((rc = docvalues_store(ix->dv, slot, &rec)) != 0) {
-            bdx_error_set(err, rc, "generation %s: %s", f->path, bdx_strerror(rc));
-            break;
-        }
     }
+    return 0;
+}
+
+/* Replaces the records of the touched slots by the delta's (length 0: removed). The raw
+ * records go through a scratch slotstore so that docvalues decodes them. */
+static int apply_records(const gen_file_t *f, const gen_section_t *s, index_t *ix,
+                         const roaring_bitmap_t *touched, bdx_error_t *err)
+{
+    const uint8_t *p = f->map + s->off, *end = p + s->len;
+    slotstore_t *ss = NULL;
+    docvalues_t *recs = NULL;
+    docvalues_rec_t rec = {0};
+    roaring_uint32_iterator_t *it = NULL;
+    int rc;
+
+    if ((rc = slotstore_new(&ss)) != 0 || (rc = docvalues_from_slots(ss, &recs)) != 0) {
+        slotstore_free(ss);
+        return bdx_error_set(err, rc, "generation %s: %s", f->path, bdx_strerror(rc));
+    }
+    if ((rc = docvalues_rec_init(&rec, ix->schema->filter_count)) == 0 &&
+        (it = roaring_create_iterator(touched)) == NULL)
+        rc = -ENOMEM;
+    for (; rc == 0 && it->has_value; roaring_advance_uint32_iterator(it)) {
+        uint32_t n;
+        if (end - p < 4 || (n = gen_get32(p)) > (uint64_t)(end - p - 4)) {
+            rc = BDX_ECORRUPT;
+            break;
+        }
+        /* through the scratch store: put, decode, store into the index, drop */
+        if (n == 0)
+            docvalues_rec_clear(&rec);
+        else if ((rc = slotstore_put(ss, 0, p + 4, n)) != 0 ||
+                 (rc = docvalues_load(recs, 0, &rec)) != 0)
+            break;
+        p += 4 + n;
+        rc = docvalues_store(ix->dv, it->current_value, &rec);
+    }
+    if (rc == 0 && p != end)
+        rc = BDX_ECORRUPT;
+    if (it != NULL)
+        roaring_free_uint32_iterator(it);
     docvalues_rec_free(&rec);
-    return rc;
+    docvalues_free(recs);
+    if (rc == BDX_ECORRUPT)
+        return BAD("generation %s: bad docvalues record", f->path);
+    if (rc != 0)
+        return bdx_error_set(err, rc, "generation %s: %s", f->path, bdx_strerror(rc));
+    return 0;
 }
 
 static int load_dicts(const gen_file_t *f, index_t *ix, bool required, bdx_error_t *err)
@@ -172,6 +204,7 @@ static int load_base(const generation_t *g, index_t *ix, bdx_error_t *err)
 {
     const gen_file_t *f = &g->files[0];
     const gen_section_t *s;
+    docvalues_t *dv;
     int rc;
 
     if ((rc = load_base_bitmaps(g, ix, err)) != 0)
@@ -190,7 +223,11 @@ static int load_base(const generation_t *g, index_t *ix, bdx_error_t *err)
         return rc;
     if ((s = gen_file_find(f, GEN_SEC_DOCVALUES, 0)) == NULL)
         return BAD("generation %s: no docvalues section", f->path);
-    return load_records(f, s, ix, false, err);
+    if ((rc = open_records(f, s, &dv, err)) != 0)
+        return rc;
+    docvalues_free(ix->dv);
+    ix->dv = dv;
+    return 0;
 }
 
 /* ---- delta ---- */
@@ -298,7 +335,7 @@ static int load_delta(const generation_t *g, index_t *ix, bdx_error_t *err)
         return rc;
     if ((s = gen_file_find(f, GEN_SEC_DOCVALUES, 0)) == NULL)
         return BAD("generation %s: no docvalues section", f->path);
-    return load_records(f, s, ix, true, err);
+    return apply_records(f, s, ix, touched, err);
 }
 
 int generation_load(const generation_t *g, index_t **out, bdx_error_t *err)

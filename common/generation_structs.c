@@ -1,6 +1,6 @@
 /*
  * generation_structs: the sections of a generation that hold structures other than bitmaps:
- * docvalues records, dictionaries, permutations and columns. These are written through each
+ * slotstore images (docvalues records), dictionaries and permutations. These are written through each
  * structure's public API and copied at load (the image APIs of DESIGN.md will replace the
  * column, permutation and dictionary encodings here with zero-copy images).
  */
@@ -10,120 +10,20 @@
 
 #include "common/generation_internal.h"
 
-/* ---- varints ---- */
+/* ---- slotstores (docvalues records, stored documents) ---- */
 
-static size_t put_varint(uint8_t *p, uint64_t v)
+int gen_put_slots(gen_writer_t *w, const slotstore_t *ss)
 {
-    size_t n = 0;
-
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
-static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    uint64_t x = 0;
-
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        uint8_t b;
-        if (*p >= end)
-            return BDX_ECORRUPT;
-        b = *(*p)++;
-        x |= (uint64_t)(b & 0x7f) << shift;
-        if ((b & 0x80) == 0) {
-            *v = x;
-            return 0;
-        }
-    }
-    return BDX_ECORRUPT;
-}
-
-/* ---- docvalues records ---- */
-
-int gen_records_put(gen_writer_t *w, uint32_t slot, const docvalues_rec_t *r)
-{
-    uint8_t tmp[32];
-    size_t entries = 0;
+    size_t n = slotstore_image_size(ss);
+    void *buf = aligned_alloc(SLOTSTORE_IMAGE_ALIGN, n ? n : SLOTSTORE_IMAGE_ALIGN);
     int rc;
 
-    for (size_t f = 0; f < r->nfields; f++)
-        entries += r->fields[f].kind != DOCVALUES_NONE;
-    if ((rc = gen_writer_put(w, tmp, put_varint(tmp, slot))) != 0 ||
-        (rc = gen_writer_put(w, tmp, put_varint(tmp, entries))) != 0)
-        return rc;
-    for (size_t f = 0; f < r->nfields; f++) {
-        const docvalues_field_t *e = &r->fields[f];
-        size_t n, k;
-        const int64_t *keys;
-        if (e->kind == DOCVALUES_NONE)
-            continue;
-        keys = docvalues_rec_keys(r, f, &n);
-        k = put_varint(tmp, f);
-        k += put_varint(tmp + k, (uint64_t)n << 1 | (e->kind == DOCVALUES_NULL));
-        if ((rc = gen_writer_put(w, tmp, k)) != 0)
-            return rc;
-        for (size_t i = 0; i < n; i++) {
-            uint64_t v = i == 0 ? ((uint64_t)keys[0] << 1) ^ (uint64_t)(keys[0] >> 63)
-                                : (uint64_t)keys[i] - (uint64_t)keys[i - 1] - 1;
-            if ((rc = gen_writer_put(w, tmp, put_varint(tmp, v))) != 0)
-                return rc;
-        }
-    }
-    return 0;
-}
-
-int gen_records_get(const uint8_t **p, const uint8_t *end, uint32_t *slot, docvalues_rec_t *r)
-{
-    uint64_t v, entries, prev_field = 0;
-    int64_t keys[64];
-    int rc;
-
-    docvalues_rec_clear(r);
-    if ((rc = get_varint(p, end, &v)) != 0 || v > UINT32_MAX)
-        return BDX_ECORRUPT;
-    *slot = (uint32_t)v;
-    if ((rc = get_varint(p, end, &entries)) != 0 || entries > r->nfields)
-        return BDX_ECORRUPT;
-    for (uint64_t e = 0; e < entries; e++) {
-        uint64_t field, head, n;
-        int64_t *k = keys, prev = 0;
-        if (get_varint(p, end, &field) != 0 || field >= r->nfields ||
-            (e > 0 && field <= prev_field) || get_varint(p, end, &head) != 0)
-            return BDX_ECORRUPT;
-        prev_field = field;
-        n = head >> 1;
-        if ((head & 1) != 0) {
-            if (n != 0)
-                return BDX_ECORRUPT;
-            if ((rc = docvalues_rec_set(r, field, DOCVALUES_NULL, NULL, 0)) != 0)
-                return rc;
-            continue;
-        }
-        if (n == 0 || n > (uint64_t)(end - *p))
-            return BDX_ECORRUPT;
-        if (n > 64 && (k = malloc(n * sizeof(*k))) == NULL)
-            return -ENOMEM;
-        for (uint64_t i = 0; i < n; i++) {
-            if (get_varint(p, end, &v) != 0) {
-                rc = BDX_ECORRUPT;
-                break;
-            }
-            k[i] =
-                i == 0 ? (int64_t)((v >> 1) ^ (~(v & 1) + 1)) : (int64_t)((uint64_t)prev + v + 1);
-            prev = k[i];
-        }
-        if (rc == 0)
-            rc = docvalues_rec_set(r, field, DOCVALUES_VALUES, k, n);
-        if (k != keys)
-            free(k);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    if (buf == NULL)
+        return -ENOMEM;
+    slotstore_image_write(ss, buf);
+    rc = gen_writer_put(w, buf, n);
+    free(buf);
+    return rc;
 }
 
 /* ---- dictionaries ---- */

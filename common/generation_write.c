@@ -117,8 +117,6 @@ static int write_base(const index_t *ix, const char *path, uint64_t number, uint
     uint8_t *schema_img = NULL;
     size_t schema_len;
     limits_t limits;
-    docvalues_rec_t rec = {0};
-    roaring_uint32_iterator_t *it = NULL;
     uint32_t nsec = 4 + 2 * (uint32_t)s->sort_count + string_fields(s);
     int rc;
 
@@ -157,29 +155,13 @@ static int write_base(const index_t *ix, const char *path, uint64_t number, uint
             (rc = gen_put_dict(&w, ix->filters[f].dict, 0)) != 0 || (rc = gen_writer_end(&w)) != 0)
             goto fail;
     }
-    if ((rc = docvalues_rec_init(&rec, s->filter_count)) != 0 ||
-        (rc = gen_writer_begin(&w, GEN_SEC_DOCVALUES, 0)) != 0)
+    if ((rc = gen_writer_begin(&w, GEN_SEC_DOCVALUES, 0)) != 0 ||
+        (rc = gen_put_slots(&w, docvalues_slots(ix->dv))) != 0 || (rc = gen_writer_end(&w)) != 0)
         goto fail;
-    rc = -ENOMEM;
-    if ((it = roaring_create_iterator(bitmap_get(&ix->alive))) == NULL)
-        goto fail;
-    for (; it->has_value; roaring_advance_uint32_iterator(it)) {
-        if ((rc = docvalues_load(ix->dv, it->current_value, &rec)) != 0)
-            goto fail;
-        if (!docvalues_rec_empty(&rec) && (rc = gen_records_put(&w, it->current_value, &rec)) != 0)
-            goto fail;
-    }
-    if ((rc = gen_writer_end(&w)) != 0)
-        goto fail;
-    roaring_free_uint32_iterator(it);
-    docvalues_rec_free(&rec);
     free(o.dir);
     free(schema_img);
     return gen_writer_finish(&w, &out->header_hash, &out->size, err);
 fail:
-    if (it != NULL)
-        roaring_free_uint32_iterator(it);
-    docvalues_rec_free(&rec);
     free(o.dir);
     free(schema_img);
     gen_writer_abort(&w);
