@@ -4,6 +4,8 @@
  */
 #include "common/generation.h"
 
+#include "common/schema_pb.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -58,8 +60,32 @@ static int read_manifest(generation_t *g, const gen_file_t *mf, uint64_t *sizes,
     return 0;
 }
 
+/* The index name the schema is filed under: the name of the directory holding gen-<N>
+ * (<data>/indexes/<name>/gen-<N>), or "generation" when that is not a valid index name. */
+static const char *index_name(const char *gen_dir, char *buf, size_t n)
+{
+    const char *end = gen_dir + strlen(gen_dir), *start;
+
+    while (end > gen_dir && end[-1] == '/')
+        end--;
+    while (end > gen_dir && end[-1] != '/') /* skip gen-<N> */
+        end--;
+    while (end > gen_dir && end[-1] == '/')
+        end--;
+    for (start = end; start > gen_dir && start[-1] != '/'; start--)
+        ;
+    if (end > start && (size_t)(end - start) < n) {
+        memcpy(buf, start, (size_t)(end - start));
+        buf[end - start] = '\0';
+        if (schema_pb_check_index_name(buf, "index", NULL) == 0)
+            return buf;
+    }
+    return "generation";
+}
+
 static int open_parts(generation_t *g, bool verify, bdx_error_t *err)
 {
+    char name[256];
     char path[PATH_MAX_LEN];
     gen_file_t mf;
     uint64_t sizes[2] = {0}, hashes[2] = {0};
@@ -97,8 +123,8 @@ static int open_parts(generation_t *g, bool verify, bdx_error_t *err)
         return bdx_error_set(err, BDX_ECORRUPT, "generation %s: no schema section", base->path);
     g->schema_img = base->map + s->off;
     g->schema_len = (size_t)s->len;
-    if ((rc = schema_file_decode(base->path, "generation", g->schema_img, g->schema_len, &g->schema,
-                                 &limits, err)) != 0)
+    if ((rc = schema_file_decode(base->path, index_name(g->dir, name, sizeof(name)), g->schema_img,
+                                 g->schema_len, &g->schema, &limits, err)) != 0)
         return rc;
     s = gen_file_find(base, GEN_SEC_BITMAP_DIR, 0);
     if (s == NULL || s->len % GEN_DIR_ENTRY_SIZE != 0)
@@ -324,7 +350,8 @@ int generation_is_pinned(const char *gen_dir, bool *pinned)
 
 int generation_remove(const char *index_dir, uint64_t gen_number, bdx_error_t *err)
 {
-    static const char *const names[] = {"base", "delta", "manifest"};
+    /* batch-ids(.tmp): the writer's companion file (docs/format/batch-ids.md) */
+    static const char *const names[] = {"base", "delta", "batch-ids", "batch-ids.tmp", "manifest"};
     char dir[PATH_MAX_LEN], path[PATH_MAX_LEN + 16];
     uint64_t cur;
     int fd, rc;
@@ -422,7 +449,8 @@ int generation_list(const char *index_dir, uint64_t **out, size_t *count, bdx_er
 
 int generation_clean_tmp(const char *index_dir, bdx_error_t *err)
 {
-    static const char *const names[] = {"base", "delta", "manifest"};
+    /* batch-ids(.tmp): the writer's companion file (docs/format/batch-ids.md) */
+    static const char *const names[] = {"base", "delta", "batch-ids", "batch-ids.tmp", "manifest"};
     DIR *d = opendir(index_dir);
     struct dirent *e;
     char dir[PATH_MAX_LEN], path[PATH_MAX_LEN + 16];

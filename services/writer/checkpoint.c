@@ -26,7 +26,6 @@
 
 #include "bitdex/v1/writer.pb-c.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -88,102 +87,26 @@ static int64_t ms_since(const struct timespec *t)
 
 /* ---- generation directories ---- */
 
-/* Parses "gen-<N>" (decimal, no suffix) into *n. */
-static bool parse_gen_name(const char *s, uint64_t *n)
-{
-    char *end;
-
-    if (strncmp(s, "gen-", 4) != 0 || s[4] < '0' || s[4] > '9')
-        return false;
-    errno = 0;
-    *n = strtoull(s + 4, &end, 10);
-    return errno == 0 && *end == '\0' && *n > 0;
-}
-
-/* Numbers of the gen-N directories in index_dir, ascending, in *out (caller frees). */
-static int list_gens(const char *index_dir, uint64_t **out, size_t *count)
-{
-    DIR *d = opendir(index_dir);
-    struct dirent *e;
-    uint64_t *v = NULL, n;
-    size_t len = 0, cap = 0;
-
-    *out = NULL;
-    *count = 0;
-    if (d == NULL)
-        return -errno;
-    while ((e = readdir(d)) != NULL) {
-        if (!parse_gen_name(e->d_name, &n))
-            continue;
-        if (len == cap) {
-            uint64_t *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-            if (nv == NULL) {
-                free(v);
-                closedir(d);
-                return -ENOMEM;
-            }
-            v = nv;
-        }
-        v[len++] = n;
-    }
-    closedir(d);
-    for (size_t i = 1; i < len; i++) /* insertion sort: a handful of entries */
-        for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
-            uint64_t t = v[j];
-            v[j] = v[j - 1];
-            v[j - 1] = t;
-        }
-    *out = v;
-    *count = len;
-    return 0;
-}
-
-/* Removes a directory tree of plain files (a generation, or a .tmp leftover). */
-static int remove_dir(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-    int rc = 0;
-
-    if (d == NULL)
-        return errno == ENOENT ? 0 : -errno;
-    while ((e = readdir(d)) != NULL) {
-        char p[PATH_MAX];
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
-        if (unlink(p) != 0 && errno != ENOENT)
-            rc = -errno;
-    }
-    closedir(d);
-    if (rmdir(path) != 0 && errno != ENOENT)
-        rc = -errno;
-    return rc;
-}
-
 /* At start: removes gen-*.tmp directories and generations above CURRENT (written, never
  * published: a crash between steps 2 and 4). */
 static void remove_leftovers(checkpoint_t *ck, uint64_t current)
 {
-    DIR *d = opendir(ck->index_dir);
-    struct dirent *e;
-    uint64_t n;
+    uint64_t *gens = NULL;
+    size_t count = 0;
+    bdx_error_t e = {0};
 
-    if (d == NULL)
+    if (generation_clean_tmp(ck->index_dir, &e) != 0)
+        log_warn("checkpoint", "cannot remove gen-*.tmp", "index=%s error=\"%s\"", ck->name,
+                 bdx_error_message(&e));
+    if (generation_list(ck->index_dir, &gens, &count, &e) != 0)
         return;
-    while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-        bool tmp = strncmp(e->d_name, "gen-", 4) == 0 && len > 4 &&
-                   strcmp(e->d_name + len - 4, ".tmp") == 0;
-        if (tmp || (parse_gen_name(e->d_name, &n) && n > current)) {
-            char p[PATH_MAX];
-            snprintf(p, sizeof(p), "%s/%s", ck->index_dir, e->d_name);
-            int rc = remove_dir(p);
-            log_info("checkpoint", "unpublished generation removed", "index=%s path=%s rc=%d",
-                     ck->name, p, rc);
+    for (size_t i = 0; i < count; i++)
+        if (gens[i] > current) {
+            int rc = generation_remove(ck->index_dir, gens[i], &e);
+            log_info("checkpoint", "unpublished generation removed",
+                     "index=%s gen=%" PRIu64 " rc=%d", ck->name, gens[i], rc);
         }
-    }
-    closedir(d);
+    free(gens);
 }
 
 /* Step 6: deletes every generation but the current one, the checkpoint instance's own and the
@@ -195,7 +118,7 @@ static void clean_up(checkpoint_t *ck, uint64_t current, uint64_t current_lsn)
     size_t count = 0, removed = 0, segs = 0;
     bdx_error_t e = {0};
 
-    if (list_gens(ck->index_dir, &gens, &count) != 0)
+    if (generation_list(ck->index_dir, &gens, &count, &e) != 0)
         return;
     for (size_t i = 0; i < count; i++) {
         char dir[PATH_MAX];
@@ -203,7 +126,10 @@ static void clean_up(checkpoint_t *ck, uint64_t current, uint64_t current_lsn)
         if (gens[i] == current)
             continue;
         snprintf(dir, sizeof(dir), "%s/gen-%" PRIu64, ck->index_dir, gens[i]);
-        if (generation_is_pinned(dir, &pinned) != 0)
+        int prc = generation_is_pinned(dir, &pinned);
+        if (prc == -ENOENT) /* no manifest: a removal a crash interrupted; finish it */
+            pinned = false;
+        else if (prc != 0)
             pinned = true; /* cannot tell: keep it */
         if (pinned) {
             generation_t *g = NULL;

@@ -401,6 +401,8 @@ int commit_open(const char *wal_dir, const char *name, index_t *ix, uint64_t sta
     wal_options_init(&wo);
     wo.create = true;
     wo.log_id = wal_log_id(name);
+    if (c->opts.segment_bytes > 0)
+        wo.segment_size = c->opts.segment_bytes;
     memset(&rep, 0, sizeof(rep));
     rc = wal_open(wal_dir, &wo, &c->wal, &rep, err);
     if (rc != 0) {

@@ -58,6 +58,7 @@ typedef enum commit_sync {
 typedef struct commit_options {
     commit_sync_t sync;   /* default COMMIT_SYNC_BATCH */
     unsigned interval_ms; /* COMMIT_SYNC_BATCH: least time between syncs; 0 = the default */
+    uint64_t segment_bytes; /* WAL segment size (wal_options_t.segment_size); 0 = its default */
 } commit_options_t;
 
 /* Parses "always" | "batch" | "none". Returns 0 or BDX_EINVAL. */

@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #define PROG "bitdex-writer"
-#define NOPTIONS (HOST_NOPTIONS + 8)
+#define NOPTIONS (HOST_NOPTIONS + 9)
 
 /* What becoming the active writer needs; shared by main and the election thread. */
 typedef struct writer_main {
@@ -99,7 +99,7 @@ int main(int argc, char **argv)
 {
     host_config_t hcfg = {0};
     char *data_dir = NULL, *admin_token = NULL, *config_dir = NULL, *sync = NULL;
-    int64_t sync_interval_ms = 0, ck_interval_ms = 0, ck_lsns = 0, ck_wal_mb = 0;
+    int64_t sync_interval_ms = 0, ck_interval_ms = 0, ck_lsns = 0, ck_wal_mb = 0, seg_mb = 0;
     config_option_t opts[NOPTIONS];
     host_t *host = NULL;
     election_t *election = NULL;
@@ -164,6 +164,15 @@ int main(int argc, char **argv)
         .min = 1,
         .max = 1048576,
         .help = "checkpoint an index when its WAL on disk reaches this many MiB"};
+    opts[HOST_NOPTIONS + 8] = (config_option_t){
+        .name = "wal-segment-mb",
+        .env = "BITDEX_WAL_SEGMENT_MB",
+        .type = CONFIG_INT,
+        .target = &seg_mb,
+        .def = "64",
+        .min = 1,
+        .max = 4096,
+        .help = "size of a WAL segment file in MiB (checkpoints delete whole segments)"};
     rc = config_parse(opts, NOPTIONS, PROG, argc, argv, stdout, &err);
     if (rc == CONFIG_HELP) {
         status = 0;
@@ -180,6 +189,7 @@ int main(int argc, char **argv)
         goto out;
     }
     m.catalog.commit.interval_ms = (unsigned)sync_interval_ms;
+    m.catalog.commit.segment_bytes = (uint64_t)seg_mb << 20;
     m.catalog.checkpoint.interval_ms = ck_interval_ms > 0 ? (unsigned)ck_interval_ms : UINT_MAX;
     m.catalog.checkpoint.lsns = (uint64_t)ck_lsns;
     m.catalog.checkpoint.wal_bytes = (uint64_t)ck_wal_mb << 20;

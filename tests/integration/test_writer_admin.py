@@ -274,8 +274,19 @@ class Admin(WriterTestCase):
         # later methods
         self.assertCode(c.code_of("Apply", PB.writer.ApplyRequest(index="images")),
                         C.INVALID_ARGUMENT, "ops: at least one op required")
-        self.assertCode(c.code_of("Checkpoint", PB.writer.CheckpointRequest(index="images")),
-                        C.UNIMPLEMENTED)
+        # Checkpoint: the first publishes generation 1 (even of an empty index), the next one
+        # has nothing new to write
+        ck = c.call("Checkpoint", PB.writer.CheckpointRequest(index="images"))
+        self.assertEqual((ck.generation, ck.checkpoint_lsn, ck.new_generation), (1, 0, True), ck)
+        self.assertGreater(ck.bytes_written, 0)
+        with open(os.path.join(self.data, "indexes", "images", "CURRENT")) as f:
+            self.assertEqual(f.read(), "gen-1\n")
+        ck = c.call("Checkpoint", PB.writer.CheckpointRequest(index="images"))
+        self.assertEqual((ck.generation, ck.new_generation, ck.bytes_written), (1, False, 0), ck)
+        self.assertCode(c.code_of("Checkpoint", PB.writer.CheckpointRequest(index="nope")),
+                        C.NOT_FOUND, "index nope: not found")
+        self.assertCode(c.code_of("Checkpoint", PB.writer.CheckpointRequest(index="")),
+                        C.INVALID_ARGUMENT, "index: required")
         # restart: the indexes are still there, the dropped one is not
         self.assertEqual(w.terminate(), 0)
         w2 = self.start(name="writer-restarted")

@@ -75,7 +75,8 @@ class Writer(bitdex_proc.BitdexProcess):
         super().__init__([binary, "--data-dir", data, "--listen", "127.0.0.1:0",
                           "--sync", "batch", "--log-level", "info",
                           "--checkpoint-lsns", str(CHECKPOINT_LSNS),
-                          "--checkpoint-interval-ms", "100"], name="writer")
+                          "--checkpoint-interval-ms", "100", "--wal-segment-mb", "1"],
+                         name="writer")
 
     def wait_serving(self):
         self.wait_listening(30 * SLOW)
