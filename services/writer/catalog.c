@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/schema_file.h"
 #include "common/schema_pb.h"
+#include "services/writer/watch.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -28,6 +29,7 @@ typedef struct entry {
     index_t *ix; /* owns its schema copy: index_schema(ix)->name is the index name */
     limits_t limits;
     commit_t *commit; /* the only writer of ix; owned */
+    catalog_generation_t gen;
 } entry_t;
 
 struct catalog {
@@ -164,7 +166,7 @@ static int add_entry(catalog_t *cat, index_t *ix, const limits_t *limits, commit
         cat->cap = cap;
     }
     memmove(&cat->entries[pos + 1], &cat->entries[pos], (cat->count - pos) * sizeof(entry_t));
-    cat->entries[pos] = (entry_t){ix, *limits, commit};
+    cat->entries[pos] = (entry_t){ix, *limits, commit, {0, 0, 0}};
     cat->count++;
     pthread_mutex_unlock(&cat->lock);
     return 0;
@@ -436,6 +438,7 @@ static int create_locked(catalog_t *cat, const schema_t *schema, const limits_t 
     commit = NULL;
     *created = true;
     log_info("catalog", "index created", "index=%s path=%s source=%s", schema->name, final, source);
+    watch_index_changed(cat->commit_opts.watch, schema->name, WATCH_INDEX_CREATED);
     goto out;
 undo:
     remove_tree(cat, sname);
@@ -544,6 +547,7 @@ int catalog_drop(catalog_t *cat, const char *name, bdx_error_t *err)
     commit_close(commit); /* waits for writes in flight on the index */
     index_free(ix);
     log_info("catalog", "index dropped", "index=%s", name);
+    watch_index_changed(cat->commit_opts.watch, name, WATCH_INDEX_DROPPED);
     remove_tree(cat, tomb); /* 4 */
 out:
     pthread_mutex_unlock(&cat->admin);
@@ -562,6 +566,7 @@ static int info_of(const entry_t *e, catalog_info_t *out)
     out->document_count = commit_doc_count(e->commit);
     out->applied_lsn = commit_applied_lsn(e->commit);
     out->committed_lsn = commit_committed_lsn(e->commit);
+    out->generation = e->gen;
     return 0;
 }
 
@@ -651,6 +656,73 @@ int catalog_list(catalog_t *cat, catalog_info_t **out, size_t *count)
     }
     *out = infos;
     *count = n;
+    return 0;
+}
+
+/* The entry of `name` under cat->lock (NULL and the error in err when missing). */
+static entry_t *lookup_locked(catalog_t *cat, const char *name, bdx_error_t *err)
+{
+    bool found;
+    size_t pos = find(cat, name, &found);
+
+    if (!found) {
+        bdx_error_set(err, BDX_ENOTFOUND, "index %s: not found", name);
+        return NULL;
+    }
+    return &cat->entries[pos];
+}
+
+int catalog_set_generation(catalog_t *cat, const char *name, const catalog_generation_t *gen,
+                           bdx_error_t *err)
+{
+    char path[PATH_MAX];
+    bool newer = false;
+    entry_t *e;
+
+    if (name == NULL || name[0] == '\0')
+        return bdx_error_set(err, BDX_EINVAL, "index: required");
+    pthread_mutex_lock(&cat->lock);
+    if ((e = lookup_locked(cat, name, err)) != NULL && gen->generation > e->gen.generation) {
+        e->gen = *gen;
+        newer = true;
+    }
+    pthread_mutex_unlock(&cat->lock);
+    if (e == NULL)
+        return BDX_ENOTFOUND;
+    if (newer) {
+        snprintf(path, sizeof(path), CATALOG_GEN_PATH_FMT, name,
+                 (unsigned long long)gen->generation);
+        watch_generation_published(cat->commit_opts.watch, name, gen->generation,
+                                   gen->checkpoint_lsn, path);
+    }
+    return 0;
+}
+
+int catalog_generation(catalog_t *cat, const char *name, catalog_generation_t *out,
+                       bdx_error_t *err)
+{
+    entry_t *e;
+
+    memset(out, 0, sizeof(*out));
+    if (name == NULL || name[0] == '\0')
+        return bdx_error_set(err, BDX_EINVAL, "index: required");
+    pthread_mutex_lock(&cat->lock);
+    if ((e = lookup_locked(cat, name, err)) != NULL)
+        *out = e->gen;
+    pthread_mutex_unlock(&cat->lock);
+    return e != NULL ? 0 : BDX_ENOTFOUND;
+}
+
+int catalog_memory(catalog_t *cat, const char *name, index_memory_t *out, bdx_error_t *err)
+{
+    commit_t *c;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if ((rc = acquire(cat, name, &c, err)) != 0)
+        return rc;
+    commit_memory(c, out);
+    commit_unref(c);
     return 0;
 }
 

@@ -56,6 +56,10 @@ typedef enum commit_sync {
 typedef struct commit_options {
     commit_sync_t sync;   /* default COMMIT_SYNC_BATCH */
     unsigned interval_ms; /* COMMIT_SYNC_BATCH: least time between syncs; 0 = the default */
+    /* Told every newly committed LSN (watch_lsn_advance, after the sync that made it durable);
+     * borrowed, must outlive the commit; NULL = nobody. The catalog also reports index
+     * creation and drops to it. */
+    struct watch *watch;
 } commit_options_t;
 
 /* Parses "always" | "batch" | "none". Returns 0 or BDX_EINVAL. */
@@ -125,5 +129,9 @@ uint64_t commit_applied_lsn(const commit_t *c);
 
 /* Last LSN that may be acknowledged: durable under ALWAYS/BATCH, written under NONE. */
 uint64_t commit_committed_lsn(const commit_t *c);
+
+/* index_memory() of the index, taken between two batches (holds the commit's mutex for the
+ * walk, so writes wait meanwhile: for stats, not for hot paths). */
+void commit_memory(commit_t *c, index_memory_t *out);
 
 #endif
