@@ -50,7 +50,11 @@ struct watch_client {
     _Atomic uint64_t connections;
 };
 
-enum { TAG_START = 1, TAG_STATUS, TAG_MSG };
+enum {
+    TAG_START = 1,
+    TAG_STATUS,
+    TAG_MSG
+};
 
 static void *tag_of(int t)
 {
@@ -74,10 +78,9 @@ static void deliver(watch_client_t *wc, const Bitdex__V1__WatchEvent *ev)
         break;
     case BITDEX__V1__WATCH_EVENT__EVENT_GENERATION_PUBLISHED:
         if (cb->on_generation)
-            cb->on_generation(cb->arg, ev->generation_published->index,
-                              ev->generation_published->generation,
-                              ev->generation_published->checkpoint_lsn,
-                              ev->generation_published->path);
+            cb->on_generation(
+                cb->arg, ev->generation_published->index, ev->generation_published->generation,
+                ev->generation_published->checkpoint_lsn, ev->generation_published->path);
         break;
     case BITDEX__V1__WATCH_EVENT__EVENT_INDEX_CHANGED:
         if (cb->on_index_changed)
@@ -237,7 +240,7 @@ static bool run_stream(watch_client_t *wc, grpc_channel *channel)
     wc->call = NULL;
     pthread_mutex_unlock(&wc->mu);
     size_t len = GRPC_SLICE_LENGTH(details) < sizeof(text) - 1 ? GRPC_SLICE_LENGTH(details)
-                                                                : sizeof(text) - 1;
+                                                               : sizeof(text) - 1;
     memcpy(text, GRPC_SLICE_START_PTR(details), len);
     text[len] = '\0';
     if (wc->cb.on_disconnected)
@@ -262,12 +265,13 @@ static grpc_channel *channel_new(const watch_client_t *wc, const char *target)
     grpc_channel *ch;
 
     /* The channel's own reconnect backoff must not outlast ours (its default grows to 120 s). */
-    args[0] = (grpc_arg){GRPC_ARG_INTEGER, GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+    args[0] = (grpc_arg){GRPC_ARG_INTEGER,
+                         GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
                          {.integer = (int)wc->backoff_min_ms}};
-    args[1] = (grpc_arg){GRPC_ARG_INTEGER, GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-                         {.integer = (int)wc->backoff_min_ms}};
-    args[2] = (grpc_arg){GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-                         {.integer = (int)wc->backoff_max_ms}};
+    args[1] = (grpc_arg){
+        GRPC_ARG_INTEGER, GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, {.integer = (int)wc->backoff_min_ms}};
+    args[2] = (grpc_arg){
+        GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, {.integer = (int)wc->backoff_max_ms}};
     args[3] = (grpc_arg){GRPC_ARG_INTEGER, GRPC_ARG_ENABLE_RETRIES, {.integer = 0}};
     ch = grpc_channel_create(target, creds, &ca);
     grpc_channel_credentials_release(creds);

@@ -53,13 +53,13 @@ typedef struct watch_client_callbacks {
 } watch_client_callbacks_t;
 
 typedef struct watch_client_config {
-    const char *target;           /* "host:port" of the writer; copied */
-    const char *reader_id;        /* WatchRequest.reader_id (<= 128 bytes); copied */
-    const char *const *indexes;   /* the indexes to follow; n_indexes 0 = every index; copied */
+    const char *target;         /* "host:port" of the writer; copied */
+    const char *reader_id;      /* WatchRequest.reader_id (<= 128 bytes); copied */
+    const char *const *indexes; /* the indexes to follow; n_indexes 0 = every index; copied */
     size_t n_indexes;
-    uint32_t heartbeat_ms;        /* 0 = 5000 */
-    uint32_t backoff_min_ms;      /* 0 = 100 */
-    uint32_t backoff_max_ms;      /* 0 = 5000 */
+    uint32_t heartbeat_ms;   /* 0 = 5000 */
+    uint32_t backoff_min_ms; /* 0 = 100 */
+    uint32_t backoff_max_ms; /* 0 = 5000 */
 } watch_client_config_t;
 
 /*

@@ -614,8 +614,8 @@ void watch_index_changed(watch_t *hub, const char *index, watch_change_t kind)
             push_change(s, index, kind);
         } else if (kind == WATCH_INDEX_CREATED && s->follow_all) {
             if (x == NULL && sub_add_index(s, index) == NULL)
-                log_warn("watch", "created index not followed: out of memory",
-                         "reader=%s index=%s", s->reader_id, index);
+                log_warn("watch", "created index not followed: out of memory", "reader=%s index=%s",
+                         s->reader_id, index);
             push_change(s, index, kind);
         }
         pump(s, now);
@@ -666,8 +666,8 @@ int watch_subscribe(watch_t *hub, rpc_call_t *call, const watch_subscriber_t *su
             goto nomem;
         x->initial = true;
         x->want_lsn = start[i].committed_lsn;
-        if (start[i].generation > 0 && !set_gen(x, start[i].generation, start[i].checkpoint_lsn,
-                                                start[i].gen_path))
+        if (start[i].generation > 0 &&
+            !set_gen(x, start[i].generation, start[i].checkpoint_lsn, start[i].gen_path))
             goto nomem;
     }
 

@@ -119,7 +119,7 @@ int watch_subscribe(watch_t *hub, rpc_call_t *call, const watch_subscriber_t *su
 /* One stream following an index, for GetStats. */
 typedef struct watch_watcher {
     char *reader_id;
-    char *peer; /* "ipv4:10.0.3.7:51234" */
+    char *peer;        /* "ipv4:10.0.3.7:51234" */
     uint64_t sent_lsn; /* last LsnAdvance sent for the index */
     int64_t connected_unix_ms;
 } watch_watcher_t;

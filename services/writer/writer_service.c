@@ -12,8 +12,8 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdio.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -30,8 +30,8 @@ struct writer_service {
     char *token; /* NULL: no check */
     size_t token_len;
     _Atomic(state_t) state;
-    _Atomic(catalog_t *) catalog; /* set once with STATE_ACTIVE; owned */
-    watch_t *watch;               /* borrowed; may be NULL */
+    _Atomic(catalog_t *) catalog;    /* set once with STATE_ACTIVE; owned */
+    watch_t *watch;                  /* borrowed; may be NULL */
     _Atomic int64_t active_since_ms; /* CLOCK_MONOTONIC, set by writer_service_activate() */
 };
 
@@ -589,9 +589,8 @@ static void watch_work(rpc_call_t *call, void *arg)
         const catalog_info_t *in = &infos[i];
         snprintf(paths[i], PATH_MAX, CATALOG_GEN_PATH_FMT, in->schema->name,
                  (unsigned long long)in->generation.generation);
-        start[i] = (watch_start_t){in->schema->name, in->committed_lsn,
-                                   in->generation.generation, in->generation.checkpoint_lsn,
-                                   paths[i]};
+        start[i] = (watch_start_t){in->schema->name, in->committed_lsn, in->generation.generation,
+                                   in->generation.checkpoint_lsn, paths[i]};
     }
     if (rpc_call_cancelled(call))
         rc = bdx_error_set(&err, BDX_ECANCELLED, "cancelled");

@@ -54,7 +54,8 @@ static void open_watch(rpc_client_t *c, rpc_client_stream_t *s, const char *inde
 
 static Bitdex__V1__WatchEvent *next_event(rpc_client_stream_t *s)
 {
-    return (Bitdex__V1__WatchEvent *)rpc_client_stream_recv(s, &bitdex__v1__watch_event__descriptor);
+    return (Bitdex__V1__WatchEvent *)rpc_client_stream_recv(s,
+                                                            &bitdex__v1__watch_event__descriptor);
 }
 
 /* Next event that is not a heartbeat (NULL at the end of the stream). */
@@ -62,8 +63,7 @@ static Bitdex__V1__WatchEvent *next_non_hb(rpc_client_stream_t *s)
 {
     Bitdex__V1__WatchEvent *e;
 
-    while ((e = next_event(s)) != NULL &&
-           e->event_case == BITDEX__V1__WATCH_EVENT__EVENT_HEARTBEAT)
+    while ((e = next_event(s)) != NULL && e->event_case == BITDEX__V1__WATCH_EVENT__EVENT_HEARTBEAT)
         bitdex__v1__watch_event__free_unpacked(e, NULL);
     return e;
 }
@@ -90,7 +90,7 @@ static size_t read_until(rpc_client_stream_t *s, const char *index, uint64_t fin
     while (n == 0 || last < final) {
         Bitdex__V1__WatchEvent *e = next_non_hb(s);
         cr_assert_not_null(e, "stream ended at lsn %llu < %llu", (unsigned long long)last,
-                           (unsigned long long)final);
+                           (unsigned long long) final);
         cr_assert_eq(e->event_case, BITDEX__V1__WATCH_EVENT__EVENT_LSN_ADVANCE);
         cr_assert_str_eq(e->lsn_advance->index, index);
         if (n > 0)
@@ -232,7 +232,10 @@ typedef struct reader_args {
 
 Test(watch, many_subscribers_in_order_coalesced_slow_one_does_not_block)
 {
-    enum { READERS = 6, PUTS = 400 };
+    enum {
+        READERS = 6,
+        PUTS = 400
+    };
     writer_fixture_t f;
     rpc_client_t c[READERS], slow_c;
     rpc_client_stream_t s[READERS], slow;
@@ -364,8 +367,8 @@ Test(watch, get_stats)
     expect_lsn(&s, "images", lsn);
 
     req.index = "images";
-    rpc_client_call(&c, STATS, reqs, 1, NULL, 0, &bitdex__v1__get_stats_response__descriptor,
-                    10000, &r);
+    rpc_client_call(&c, STATS, reqs, 1, NULL, 0, &bitdex__v1__get_stats_response__descriptor, 10000,
+                    &r);
     cr_assert_eq(r.status, GRPC_STATUS_OK, "%s", r.details);
     cr_assert_eq(r.n_msgs, 1);
     Bitdex__V1__GetStatsResponse *resp = (Bitdex__V1__GetStatsResponse *)r.msgs[0];
@@ -387,8 +390,8 @@ Test(watch, get_stats)
     rpc_client_result_free(&r);
 
     req.index = "";
-    rpc_client_call(&c, STATS, reqs, 1, NULL, 0, &bitdex__v1__get_stats_response__descriptor,
-                    10000, &r);
+    rpc_client_call(&c, STATS, reqs, 1, NULL, 0, &bitdex__v1__get_stats_response__descriptor, 10000,
+                    &r);
     cr_assert_eq(r.status, GRPC_STATUS_OK, "%s", r.details);
     resp = (Bitdex__V1__GetStatsResponse *)r.msgs[0];
     cr_assert_eq(resp->n_indexes, 2);
@@ -398,8 +401,8 @@ Test(watch, get_stats)
     rpc_client_result_free(&r);
 
     req.index = "nope";
-    rpc_client_call(&c, STATS, reqs, 1, NULL, 0, &bitdex__v1__get_stats_response__descriptor,
-                    10000, &r);
+    rpc_client_call(&c, STATS, reqs, 1, NULL, 0, &bitdex__v1__get_stats_response__descriptor, 10000,
+                    &r);
     cr_assert_eq(r.status, GRPC_STATUS_NOT_FOUND, "%s", r.details);
     rpc_client_result_free(&r);
     finish(&s, NULL, 0);

@@ -41,8 +41,7 @@ void writer_fixture_start(writer_fixture_t *f, const char *dir, bool active)
     }
     cr_assert_eq(watch_new(&f->watch), 0);
     opts.watch = f->watch;
-    cr_assert_eq(writer_service_new(&(writer_service_config_t){f->dir, NULL, f->watch}, &f->ws),
-                 0);
+    cr_assert_eq(writer_service_new(&(writer_service_config_t){f->dir, NULL, f->watch}, &f->ws), 0);
     if (active) {
         cr_assert_eq(catalog_open_sync(f->dir, &opts, &f->cat, &err), 0, "%s",
                      bdx_error_message(&err));
