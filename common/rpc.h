@@ -247,6 +247,12 @@ const char *rpc_call_metadata(rpc_call_t *call, const char *key);
 const char *rpc_call_method(const rpc_call_t *call);
 
 /*
+ * The client's address as gRPC reports it, e.g. "ipv4:127.0.0.1:51234" ("" if unknown). Caller
+ * frees the copy with free(); NULL when out of memory.
+ */
+char *rpc_call_peer(rpc_call_t *call);
+
+/*
  * Takes ownership of the current request message (the unary request, or the message on_recv is
  * handling); the caller frees it with protobuf_c_message_free_unpacked(msg, NULL). NULL if none
  * or already taken.

@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <grpc/byte_buffer_reader.h>
+#include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,6 +306,15 @@ const char *rpc_call_metadata(rpc_call_t *call, const char *key)
 const char *rpc_call_method(const rpc_call_t *call)
 {
     return call->method ? call->method->m.path : call->unknown_path;
+}
+
+char *rpc_call_peer(rpc_call_t *call)
+{
+    char *p = grpc_call_get_peer(call->call);
+    char *copy = strdup(p != NULL ? p : "");
+
+    gpr_free(p);
+    return copy;
 }
 
 ProtobufCMessage *rpc_call_take_message(rpc_call_t *call)

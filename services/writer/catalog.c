@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/schema_file.h"
 #include "common/schema_pb.h"
+#include "services/writer/watch.h"
 
 #include <dirent.h>
 #include <inttypes.h>
@@ -31,7 +32,8 @@ typedef struct entry {
     limits_t limits;
     commit_t *commit;  /* the only writer of ix; owned */
     checkpoint_t *ck;  /* owned */
-    generation_t *gen; /* the generation ix was loaded from (its mapping), or NULL; owned */
+    generation_t *mapping; /* the generation ix was loaded from (its mapping), or NULL; owned */
+    catalog_generation_t gen; /* the generation CURRENT names (Watch, stats) */
 } entry_t;
 
 struct catalog {
@@ -182,7 +184,22 @@ static void entry_close(entry_t *e)
     commit_close(e->commit);    /* waits for calls in flight (checkpoint_run ones too) */
     checkpoint_free(e->ck);
     index_free(e->ix);
-    generation_close(e->gen);   /* after the index mapped over it */
+    generation_close(e->mapping); /* after the index mapped over it */
+}
+
+/* Checkpointer thread, after each publish: record it (stats, Watch's first event) and tell
+ * the Watch subscribers. An index not in the set yet (a publish racing its open) is skipped:
+ * readers also poll CURRENT. */
+static void on_published(void *arg, const char *index, uint64_t generation, uint64_t lsn,
+                         const char *path)
+{
+    catalog_generation_t g = {generation, lsn, 0};
+    struct timespec ts;
+
+    (void)path;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    g.published_unix_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    catalog_set_generation(arg, index, &g, NULL);
 }
 
 /* Starts the checkpointer of an opened entry. */
@@ -190,7 +207,7 @@ static int start_checkpointer(catalog_t *cat, entry_t *e, const char *index_dir,
                               uint64_t lsn, bdx_error_t *err)
 {
     return checkpoint_start(index_dir, index_schema(e->ix)->name, &e->limits, e->commit, gen, lsn,
-                            &cat->opts.checkpoint, cat->opts.published, cat->opts.published_arg,
+                            &cat->opts.checkpoint, on_published, cat,
                             &e->ck, err);
 }
 
@@ -241,9 +258,9 @@ static int load_one(catalog_t *cat, const char *name, bdx_error_t *err)
     } else if (rc == 0) {
         char gdir[PATH_MAX + 32], ids[PATH_MAX + 48];
         snprintf(gdir, sizeof(gdir), "%s/gen-%" PRIu64, path, gen);
-        if ((rc = generation_open(gdir, GENERATION_VERIFY, &e.gen, err)) == 0 &&
-            (rc = generation_load(e.gen, &e.ix, err)) == 0) {
-            lsn = generation_lsn(e.gen);
+        if ((rc = generation_open(gdir, GENERATION_VERIFY, &e.mapping, err)) == 0 &&
+            (rc = generation_load(e.mapping, &e.ix, err)) == 0) {
+            lsn = generation_lsn(e.mapping);
             snprintf(ids, sizeof(ids), "%s/%s", gdir, BATCH_IDS_FILE);
             if ((rc = batch_ids_load(ids, &bids, err)) == BDX_ENOTFOUND)
                 rc = 0;
@@ -262,15 +279,16 @@ static int load_one(catalog_t *cat, const char *name, bdx_error_t *err)
         }
         batch_ids_free(bids);
         index_free(e.ix);
-        generation_close(e.gen);
+        generation_close(e.mapping);
         return rc;
     }
     e.limits = limits;
+    e.gen = (catalog_generation_t){gen, lsn, 0};
     snprintf(path, sizeof(path), "%s/%s/%s", cat->dir, name, COMMIT_WAL_DIR);
     if ((rc = commit_open(path, name, e.ix, lsn, bids, &limits, &cat->opts.commit, &e.commit,
                           err)) != 0) {
         index_free(e.ix);
-        generation_close(e.gen);
+        generation_close(e.mapping);
         return rc;
     }
     snprintf(path, sizeof(path), "%s/%s", cat->dir, name);
@@ -497,7 +515,7 @@ static int create_locked(catalog_t *cat, const schema_t *schema, const limits_t 
                           err)) != 0)
         goto out;
     {
-        entry_t e = {ix, *limits, commit, NULL, NULL};
+        entry_t e = {ix, *limits, commit, NULL, NULL, {0, 0, 0}};
         if ((rc = start_checkpointer(cat, &e, final, 0, 0, err)) != 0)
             goto out;
         if ((rc = add_entry(cat, &e)) != 0) {
@@ -512,6 +530,7 @@ static int create_locked(catalog_t *cat, const schema_t *schema, const limits_t 
     commit = NULL;
     *created = true;
     log_info("catalog", "index created", "index=%s path=%s source=%s", schema->name, final, source);
+    watch_index_changed(cat->opts.commit.watch, schema->name, WATCH_INDEX_CREATED);
     goto out;
 undo:
     remove_tree(cat, sname);
@@ -617,6 +636,7 @@ int catalog_drop(catalog_t *cat, const char *name, bdx_error_t *err)
     pthread_mutex_unlock(&cat->lock);
     entry_close(&dropped); /* waits for writes in flight on the index */
     log_info("catalog", "index dropped", "index=%s", name);
+    watch_index_changed(cat->opts.commit.watch, name, WATCH_INDEX_DROPPED);
     remove_tree(cat, tomb); /* 4 */
 out:
     pthread_mutex_unlock(&cat->admin);
@@ -637,6 +657,7 @@ static int info_of(const entry_t *e, catalog_info_t *out)
     out->committed_lsn = commit_committed_lsn(e->commit);
     checkpoint_last(e->ck, &out->checkpoint);
     commit_wal_usage(e->commit, &out->wal_bytes, &out->wal_segments);
+    out->generation = e->gen;
     return 0;
 }
 
@@ -753,6 +774,73 @@ int catalog_list(catalog_t *cat, catalog_info_t **out, size_t *count)
     }
     *out = infos;
     *count = n;
+    return 0;
+}
+
+/* The entry of `name` under cat->lock (NULL and the error in err when missing). */
+static entry_t *lookup_locked(catalog_t *cat, const char *name, bdx_error_t *err)
+{
+    bool found;
+    size_t pos = find(cat, name, &found);
+
+    if (!found) {
+        bdx_error_set(err, BDX_ENOTFOUND, "index %s: not found", name);
+        return NULL;
+    }
+    return &cat->entries[pos];
+}
+
+int catalog_set_generation(catalog_t *cat, const char *name, const catalog_generation_t *gen,
+                           bdx_error_t *err)
+{
+    char path[PATH_MAX];
+    bool newer = false;
+    entry_t *e;
+
+    if (name == NULL || name[0] == '\0')
+        return bdx_error_set(err, BDX_EINVAL, "index: required");
+    pthread_mutex_lock(&cat->lock);
+    if ((e = lookup_locked(cat, name, err)) != NULL && gen->generation > e->gen.generation) {
+        e->gen = *gen;
+        newer = true;
+    }
+    pthread_mutex_unlock(&cat->lock);
+    if (e == NULL)
+        return BDX_ENOTFOUND;
+    if (newer) {
+        snprintf(path, sizeof(path), CATALOG_GEN_PATH_FMT, name,
+                 (unsigned long long)gen->generation);
+        watch_generation_published(cat->opts.commit.watch, name, gen->generation,
+                                   gen->checkpoint_lsn, path);
+    }
+    return 0;
+}
+
+int catalog_generation(catalog_t *cat, const char *name, catalog_generation_t *out,
+                       bdx_error_t *err)
+{
+    entry_t *e;
+
+    memset(out, 0, sizeof(*out));
+    if (name == NULL || name[0] == '\0')
+        return bdx_error_set(err, BDX_EINVAL, "index: required");
+    pthread_mutex_lock(&cat->lock);
+    if ((e = lookup_locked(cat, name, err)) != NULL)
+        *out = e->gen;
+    pthread_mutex_unlock(&cat->lock);
+    return e != NULL ? 0 : BDX_ENOTFOUND;
+}
+
+int catalog_memory(catalog_t *cat, const char *name, index_memory_t *out, bdx_error_t *err)
+{
+    commit_t *c;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if ((rc = acquire(cat, name, &c, err)) != 0)
+        return rc;
+    commit_memory(c, out);
+    commit_unref(c);
     return 0;
 }
 

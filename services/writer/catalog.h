@@ -25,6 +25,9 @@
  * - The index_t objects stay inside the catalog: no pointer to one is handed out. Writes reach
  *   an index only through its commit pipeline (commit.h), one per index, with catalog_apply();
  *   a drop waits for writes in flight on the index before freeing it.
+ * - Watch. With commit options naming a watch hub (commit_options_t.watch), the catalog reports
+ *   every create (after the index is visible) and drop (after its commit is closed) to it, and
+ *   every generation its checkpointers publish.
  * - Recovery. Opening the catalog loads each index's current generation (CURRENT, verified)
  *   and replays its WAL (<data>/indexes/<name>/wal/) after the generation's LSN; a generation
  *   or WAL refused by recovery (corruption, unknown version) fails the open. Each index has a
@@ -50,6 +53,16 @@
 
 typedef struct catalog catalog_t;
 
+/* The generation CURRENT names for an index (docs: DESIGN "Storage design"). */
+typedef struct catalog_generation {
+    uint64_t generation;       /* 0: no generation published yet */
+    uint64_t checkpoint_lsn;   /* the LSN it covers */
+    int64_t published_unix_ms; /* when it was published; 0 if never */
+} catalog_generation_t;
+
+/* Directory of generation `gen` of `index`, relative to the data directory. */
+#define CATALOG_GEN_PATH_FMT CATALOG_DIR "/%s/gen-%llu"
+
 /* What GetIndex / ListIndexes report about one index. */
 typedef struct catalog_info {
     schema_t *schema; /* owned copy; schema->name is the index name */
@@ -57,6 +70,7 @@ typedef struct catalog_info {
     uint64_t document_count;
     uint64_t applied_lsn;   /* last batch applied to the in-memory index */
     uint64_t committed_lsn; /* last batch that may be acknowledged (commit_committed_lsn) */
+    catalog_generation_t generation; /* current generation; all 0 before the first one */
     checkpoint_info_t checkpoint; /* the generation CURRENT names and the last checkpoint */
     uint64_t wal_bytes;           /* WAL segment bytes on disk */
     uint32_t wal_segments;        /* WAL segment files on disk */
@@ -66,8 +80,6 @@ typedef struct catalog_info {
 typedef struct catalog_options {
     commit_options_t commit;          /* zero = defaults (COMMIT_SYNC_BATCH) */
     checkpoint_options_t checkpoint;  /* zero = defaults */
-    checkpoint_published_fn published; /* may be NULL: told of each new generation (Watch) */
-    void *published_arg;
 } catalog_options_t;
 
 /*
@@ -149,6 +161,24 @@ int catalog_checkpoint(catalog_t *cat, const char *name, checkpoint_info_t *info
 
 /* commit_wait(lsn) on index `name`. Returns 0, BDX_ENOTFOUND (dropped meanwhile) or its error. */
 int catalog_wait(catalog_t *cat, const char *name, uint64_t lsn, bdx_error_t *err);
+
+/*
+ * Records that generation gen->generation of index `name` is published (CURRENT names it) and
+ * tells Watch (watch_generation_published with its path). For the checkpointer, after the
+ * publication is durable. Generations only grow: an older or equal one is ignored. Returns 0,
+ * BDX_EINVAL (empty name) or BDX_ENOTFOUND.
+ */
+int catalog_set_generation(catalog_t *cat, const char *name, const catalog_generation_t *gen,
+                           bdx_error_t *err);
+
+/* The current generation of `name` into *out (all 0 when none yet). Returns 0, BDX_EINVAL or
+ * BDX_ENOTFOUND. Never waits for I/O. */
+int catalog_generation(catalog_t *cat, const char *name, catalog_generation_t *out,
+                       bdx_error_t *err);
+
+/* index_memory() of index `name` (commit_memory: waits for the batch being applied). Returns 0,
+ * BDX_EINVAL or BDX_ENOTFOUND. */
+int catalog_memory(catalog_t *cat, const char *name, index_memory_t *out, bdx_error_t *err);
 
 /* Number of indexes. */
 size_t catalog_count(catalog_t *cat);

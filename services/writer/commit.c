@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "services/writer/batch_ids.h"
 #include "common/wal.h"
+#include "services/writer/watch.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -96,6 +97,12 @@ static void fail_commit(commit_t *c, int code)
                   "index=%s error=\"%s\"", c->name, bdx_strerror(code));
 }
 
+/* Tells Watch the committed LSN. Cheap and non-blocking (watch.h); repeated LSNs are ignored. */
+static void announce(commit_t *c)
+{
+    watch_lsn_advance(c->opts.watch, c->name, commit_committed_lsn(c));
+}
+
 static int64_t ms_between(const struct timespec *a, const struct timespec *b)
 {
     return (int64_t)(b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
@@ -130,6 +137,8 @@ static void *sync_thread(void *arg)
         if (rc != 0) {
             c->sync_rc = rc;
             fail_commit(c, rc);
+        } else {
+            announce(c);
         }
         pthread_cond_broadcast(&c->synced);
     }
@@ -137,15 +146,25 @@ static void *sync_thread(void *arg)
     return NULL;
 }
 
+/*
+ * Watch hears of a committed LSN twice over: from the sync thread right after each sync, and
+ * here, from every waiter whose LSN is committed, before it is acknowledged. The second covers
+ * the ALWAYS and NONE policies and a sync that covered a frame before it was applied (the
+ * committed LSN is min(durable, applied)), so every acknowledged LSN is always announced.
+ */
 int commit_wait(commit_t *c, uint64_t lsn, bdx_error_t *err)
 {
     int rc = 0;
 
-    if (c->opts.sync == COMMIT_SYNC_NONE || wal_durable_lsn(c->wal) >= lsn)
+    if (c->opts.sync == COMMIT_SYNC_NONE || wal_durable_lsn(c->wal) >= lsn) {
+        announce(c);
         return 0;
+    }
     if (c->opts.sync == COMMIT_SYNC_ALWAYS) {
         if ((rc = wal_sync(c->wal, NULL, err)) != 0)
             fail_commit(c, rc);
+        else
+            announce(c);
         return rc;
     }
     pthread_mutex_lock(&c->sync_lock);
@@ -159,6 +178,7 @@ int commit_wait(commit_t *c, uint64_t lsn, bdx_error_t *err)
     pthread_mutex_unlock(&c->sync_lock);
     if (rc != 0)
         return bdx_error_set(err, rc, "index %s: WAL sync failed: %s", c->name, bdx_strerror(rc));
+    announce(c);
     return 0;
 }
 
@@ -268,6 +288,13 @@ uint64_t commit_committed_lsn(const commit_t *c)
         return applied;
     durable = wal_durable_lsn(c->wal);
     return durable < applied ? durable : applied;
+}
+
+void commit_memory(commit_t *c, index_memory_t *out)
+{
+    pthread_mutex_lock(&c->lock); /* the index has one writer: wait for the batch in flight */
+    index_memory(c->ix, out);
+    pthread_mutex_unlock(&c->lock);
 }
 
 void commit_ref(commit_t *c)

@@ -59,6 +59,10 @@ typedef struct commit_options {
     commit_sync_t sync;   /* default COMMIT_SYNC_BATCH */
     unsigned interval_ms; /* COMMIT_SYNC_BATCH: least time between syncs; 0 = the default */
     uint64_t segment_bytes; /* WAL segment size (wal_options_t.segment_size); 0 = its default */
+    /* Told every newly committed LSN (watch_lsn_advance, after the sync that made it durable);
+     * borrowed, must outlive the commit; NULL = nobody. The catalog also reports index
+     * creation and drops to it. */
+    struct watch *watch;
 } commit_options_t;
 
 /* Parses "always" | "batch" | "none". Returns 0 or BDX_EINVAL. */
@@ -140,5 +144,8 @@ int commit_truncate_wal(commit_t *c, uint64_t lsn, size_t *removed, bdx_error_t 
 
 /* Bytes and number of WAL segment files on disk now. Any thread. */
 void commit_wal_usage(const commit_t *c, uint64_t *bytes, uint32_t *segments);
+/* index_memory() of the index, taken between two batches (holds the commit's mutex for the
+ * walk, so writes wait meanwhile: for stats, not for hot paths). */
+void commit_memory(commit_t *c, index_memory_t *out);
 
 #endif

@@ -20,6 +20,7 @@
 #include "common/schema_yaml.h"
 #include "services/writer/catalog.h"
 #include "services/writer/election.h"
+#include "services/writer/watch.h"
 #include "services/writer/writer_service.h"
 
 #include <limits.h>
@@ -104,6 +105,7 @@ int main(int argc, char **argv)
     host_t *host = NULL;
     election_t *election = NULL;
     schema_yaml_t *config = NULL;
+    watch_t *watch = NULL;
     writer_main_t m = {0};
     bdx_error_t err = {0};
     char q[BDX_ERROR_MSG_MAX * 2];
@@ -222,11 +224,19 @@ int main(int argc, char **argv)
              commit_sync_name(m.catalog.commit.sync), m.catalog.commit.interval_ms);
     if (m.catalog.commit.sync == COMMIT_SYNC_NONE)
         log_warn("writer", "--sync none: acknowledged writes can be lost in a machine crash", NULL);
-    if (writer_service_new(&(writer_service_config_t){data_dir, admin_token}, &m.service) != 0) {
+    if ((rc = watch_new(&watch)) != 0) {
+        log_error("writer", "cannot start", "error=\"%s\"", bdx_strerror(rc));
+        goto out;
+    }
+    m.catalog.commit.watch = watch; /* commits announce LSNs, the catalog creates and drops */
+    if (writer_service_new(&(writer_service_config_t){data_dir, admin_token, watch}, &m.service) !=
+        0) {
         log_error("writer", "cannot start", "error=\"out of memory\"");
         goto out;
     }
-    if (writer_service_register(m.service, host_server(host), &err) != 0 ||
+    /* Watch streams never end by themselves: end them (UNAVAILABLE) before the grace period. */
+    if (rpc_server_on_shutdown(host_server(host), watch_stop_hook, watch) != 0 ||
+        writer_service_register(m.service, host_server(host), &err) != 0 ||
         health_set(host_health(host), WRITER_SERVICE_NAME, HEALTH_NOT_SERVING) != 0 ||
         host_start(host, &err) != 0) {
         log_error("writer", "cannot start", "error=\"%s\"", bdx_error_message(&err));
@@ -254,6 +264,7 @@ out:
     election_close(election);
     host_free(host);
     writer_service_free(m.service);
+    watch_free(watch); /* after the server (stream release functions) and the catalog (commits) */
     schema_yaml_free(config);
     config_free(opts, NOPTIONS);
     return status;

@@ -6,14 +6,18 @@
 
 #include "common/rpc_service.h"
 #include "common/schema_pb.h"
+#include "services/writer/stats.h"
 
 #include "bitdex/v1/writer.pb-c.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 typedef enum state {
     STATE_STANDBY = 0,
@@ -26,8 +30,18 @@ struct writer_service {
     char *token; /* NULL: no check */
     size_t token_len;
     _Atomic(state_t) state;
-    _Atomic(catalog_t *) catalog; /* set once with STATE_ACTIVE; owned */
+    _Atomic(catalog_t *) catalog;    /* set once with STATE_ACTIVE; owned */
+    watch_t *watch;                  /* borrowed; may be NULL */
+    _Atomic int64_t active_since_ms; /* CLOCK_MONOTONIC, set by writer_service_activate() */
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 int writer_service_new(const writer_service_config_t *cfg, writer_service_t **out)
 {
@@ -47,6 +61,8 @@ int writer_service_new(const writer_service_config_t *cfg, writer_service_t **ou
     }
     atomic_init(&ws->state, STATE_STANDBY);
     atomic_init(&ws->catalog, NULL);
+    atomic_init(&ws->active_since_ms, 0);
+    ws->watch = cfg->watch;
     *out = ws;
     return 0;
 }
@@ -73,6 +89,7 @@ void writer_service_set_recovering(writer_service_t *ws)
 void writer_service_activate(writer_service_t *ws, catalog_t *catalog)
 {
     atomic_store(&ws->catalog, catalog);
+    atomic_store(&ws->active_since_ms, mono_ms());
     atomic_store(&ws->state, STATE_ACTIVE);
 }
 
@@ -469,6 +486,167 @@ static void apply_stream_end(rpc_call_t *call, void *ctx)
     }
 }
 
+/* ---- GetStats ---- */
+
+typedef struct stats_job {
+    writer_service_t *ws;
+    catalog_t *cat;
+    const Bitdex__V1__GetStatsRequest *req; /* borrowed from the call */
+} stats_job_t;
+
+static void stats_work(rpc_call_t *call, void *arg)
+{
+    stats_job_t *job = arg;
+    Bitdex__V1__GetStatsResponse *resp = NULL;
+    int64_t active = mono_ms() - atomic_load(&job->ws->active_since_ms);
+    bdx_error_t err = {0};
+
+    if (stats_build(job->cat, job->ws->watch, job->req->index, active > 0 ? (uint64_t)active : 0,
+                    &resp, &err) == 0)
+        rpc_call_reply(call, &resp->base);
+    else
+        rpc_call_fail_error(call, &err);
+    stats_free(resp);
+    free(job);
+}
+
+static void get_stats(rpc_call_t *call, const ProtobufCMessage *req, void *ctx)
+{
+    catalog_t *cat = gate(ctx, call, false);
+    stats_job_t *job;
+
+    if (cat == NULL)
+        return;
+    if ((job = malloc(sizeof(*job))) == NULL) {
+        rpc_call_fail(call, -ENOMEM, "out of memory");
+        return;
+    }
+    *job = (stats_job_t){ctx, cat, (const Bitdex__V1__GetStatsRequest *)req};
+    if (rpc_call_defer(call, stats_work, NULL, job) != 0) {
+        free(job);
+        rpc_call_fail(call, BDX_EINTERNAL, "cannot schedule the request");
+    }
+}
+
+/* ---- Watch ---- */
+
+/* Checks the request and resolves the heartbeat period; fills *heartbeat_ms. */
+static int watch_check(const Bitdex__V1__WatchRequest *req, uint32_t *heartbeat_ms,
+                       bdx_error_t *err)
+{
+    size_t idlen = req->reader_id != NULL ? strlen(req->reader_id) : 0;
+
+    if (idlen > WATCH_READER_ID_MAX)
+        return bdx_error_set(err, BDX_EINVAL, "reader_id: %zu bytes, at most %d", idlen,
+                             WATCH_READER_ID_MAX);
+    *heartbeat_ms = req->heartbeat_interval_ms;
+    if (*heartbeat_ms == 0)
+        *heartbeat_ms = WATCH_HEARTBEAT_DEFAULT_MS;
+    if (*heartbeat_ms < WATCH_HEARTBEAT_MIN_MS || *heartbeat_ms > WATCH_HEARTBEAT_MAX_MS)
+        return bdx_error_set(err, BDX_EINVAL, "heartbeat_interval_ms: %u not in %d..%d (0 = %d)",
+                             req->heartbeat_interval_ms, WATCH_HEARTBEAT_MIN_MS,
+                             WATCH_HEARTBEAT_MAX_MS, WATCH_HEARTBEAT_DEFAULT_MS);
+    for (size_t i = 0; i < req->n_indexes; i++) {
+        const char *name = req->indexes[i]->index;
+        if (name == NULL || name[0] == '\0')
+            return bdx_error_set(err, BDX_EINVAL, "indexes[%zu].index: required", i);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(req->indexes[j]->index, name) == 0)
+                return bdx_error_set(err, BDX_EINVAL, "indexes[%zu].index: %s repeats indexes[%zu]",
+                                     i, name, j);
+    }
+    return 0;
+}
+
+typedef struct watch_job {
+    writer_service_t *ws;
+    catalog_t *cat;
+    const Bitdex__V1__WatchRequest *req; /* borrowed from the call */
+} watch_job_t;
+
+/* Validates, reads what each index has now, and hands the call to the hub. */
+static void watch_work(rpc_call_t *call, void *arg)
+{
+    watch_job_t *job = arg;
+    const Bitdex__V1__WatchRequest *req = job->req;
+    watch_subscriber_t sub = {req->reader_id, 0, req->n_indexes == 0};
+    catalog_info_t *infos = NULL;
+    watch_start_t *start = NULL;
+    char(*paths)[PATH_MAX] = NULL;
+    bdx_error_t err = {0};
+    size_t n = 0;
+    int rc;
+
+    if ((rc = watch_check(req, &sub.heartbeat_ms, &err)) != 0)
+        goto out;
+    if (req->n_indexes == 0) {
+        if ((rc = catalog_list(job->cat, &infos, &n)) != 0) {
+            bdx_error_set(&err, rc, "out of memory");
+            goto out;
+        }
+    } else {
+        if ((infos = calloc(req->n_indexes, sizeof(*infos))) == NULL) {
+            rc = bdx_error_set(&err, -ENOMEM, "out of memory");
+            goto out;
+        }
+        for (; n < req->n_indexes; n++) {
+            if ((rc = catalog_get(job->cat, req->indexes[n]->index, &infos[n], &err)) != 0) {
+                if (rc == BDX_ENOTFOUND)
+                    bdx_error_set(&err, rc, "indexes[%zu].index: index %s not found", n,
+                                  req->indexes[n]->index);
+                goto out;
+            }
+        }
+    }
+    start = calloc(n ? n : 1, sizeof(*start));
+    paths = calloc(n ? n : 1, sizeof(*paths));
+    if (start == NULL || paths == NULL) {
+        rc = bdx_error_set(&err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const catalog_info_t *in = &infos[i];
+        snprintf(paths[i], PATH_MAX, CATALOG_GEN_PATH_FMT, in->schema->name,
+                 (unsigned long long)in->generation.generation);
+        start[i] = (watch_start_t){in->schema->name, in->committed_lsn, in->generation.generation,
+                                   in->generation.checkpoint_lsn, paths[i]};
+    }
+    if (rpc_call_cancelled(call))
+        rc = bdx_error_set(&err, BDX_ECANCELLED, "cancelled");
+    else
+        rc = watch_subscribe(job->ws->watch, call, &sub, start, n, &err);
+out:
+    if (rc != 0)
+        rpc_call_fail_error(call, &err);
+    catalog_info_free(infos, n);
+    free(start);
+    free(paths);
+    free(job);
+}
+
+static void watch(rpc_call_t *call, const ProtobufCMessage *req, void *ctx)
+{
+    writer_service_t *ws = ctx;
+    catalog_t *cat = gate(ws, call, false);
+    watch_job_t *job;
+
+    if (cat == NULL)
+        return;
+    if (ws->watch == NULL) {
+        rpc_call_fail(call, BDX_EUNIMPLEMENTED, "Watch is not enabled in this writer");
+        return;
+    }
+    if ((job = malloc(sizeof(*job))) == NULL) {
+        rpc_call_fail(call, -ENOMEM, "out of memory");
+        return;
+    }
+    *job = (watch_job_t){ws, cat, (const Bitdex__V1__WatchRequest *)req};
+    if (rpc_call_defer(call, watch_work, NULL, job) != 0) {
+        free(job);
+        rpc_call_fail(call, BDX_EINTERNAL, "cannot schedule the request");
+    }
+}
+
 /* ---- handlers ---- */
 
 static void create_index(rpc_call_t *call, const ProtobufCMessage *req, void *ctx)
@@ -541,8 +719,8 @@ static const rpc_service_impl_t writer_methods[] = {
     {"RefreshPrefilter", RPC_UNARY, not_yet, NULL, NULL},
     {"ListPrefilters", RPC_UNARY, not_yet, NULL, NULL},
     {"Checkpoint", RPC_UNARY, checkpoint, NULL, NULL},
-    {"GetStats", RPC_UNARY, not_yet, NULL, NULL},
-    {"Watch", RPC_SERVER_STREAMING, not_yet, NULL, NULL},
+    {"GetStats", RPC_UNARY, get_stats, NULL, NULL},
+    {"Watch", RPC_SERVER_STREAMING, watch, NULL, NULL},
 };
 
 int writer_service_register(writer_service_t *ws, rpc_server_t *server, bdx_error_t *err)

@@ -2,8 +2,9 @@
  * writer_service: the bitdex.v1.Writer gRPC service (proto/bitdex/v1/writer.proto).
  *
  * Every Writer method is registered so that clients and reflection see the whole contract.
- * Implemented: CreateIndex, DropIndex, ListIndexes, GetIndex (on the catalog, catalog.h); the
- * others answer UNIMPLEMENTED until later changes implement them.
+ * Implemented: CreateIndex, DropIndex, ListIndexes, GetIndex (on the catalog, catalog.h), Apply,
+ * ApplyStream, GetStats (stats.h) and Watch (watch.h); the others answer UNIMPLEMENTED until
+ * later changes implement them.
  *
  * States. A service starts as a standby: every Writer method answers UNAVAILABLE "standby
  * writer: not the active writer for <dir>". When this process wins the election, main marks it
@@ -26,6 +27,7 @@
 #include "common/error.h"
 #include "common/rpc.h"
 #include "services/writer/catalog.h"
+#include "services/writer/watch.h"
 
 /* Fully-qualified service name, as used by health checks and reflection. */
 #define WRITER_SERVICE_NAME "bitdex.v1.Writer"
@@ -35,6 +37,7 @@ typedef struct writer_service writer_service_t;
 typedef struct writer_service_config {
     const char *data_dir;    /* named in UNAVAILABLE messages; copied */
     const char *admin_token; /* NULL or "" = no check (development only); copied */
+    watch_t *watch; /* the Watch hub (borrowed; outlives the service); NULL: Watch UNIMPLEMENTED */
 } writer_service_config_t;
 
 /* New service in the standby state. Caller frees with writer_service_free() after the rpc
