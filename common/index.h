@@ -35,6 +35,7 @@
 #include "common/bsi.h"
 #include "common/column.h"
 #include "common/dictionary.h"
+#include "common/docvalues.h"
 #include "common/error.h"
 #include "common/permutation.h"
 #include "common/schema.h"
@@ -256,6 +257,12 @@ uint64_t index_sort_dirty_count(const index_t *ix, size_t field);
 /* The sort field's value of `slot` from the column (O(1)); 0 when it has none (see
  * bsi_exists(index_sort_bsi()) for presence). */
 uint64_t index_sort_value(const index_t *ix, size_t field, uint32_t slot);
+
+/* The filter values of the document at `slot` (GetDocuments), decoded into `rec`, which the
+ * caller prepared with docvalues_rec_init(rec, schema filter_count) and frees; keys of STRING
+ * fields are dictionary keys (index_dict()). A slot without a live document gives every field
+ * DOCVALUES_NONE. 0 or -ENOMEM. */
+int index_doc_filters(const index_t *ix, uint32_t slot, docvalues_rec_t *rec);
 
 /* Memory use, by kind. */
 void index_memory(const index_t *ix, index_memory_t *stats);

@@ -168,8 +168,8 @@ int sort_by_slot(const sort_request_t *rq, uint32_t *slots, uint64_t *values, si
         if (rc)
             return rc;
     } else {
-        *n = sort_bitmap_slots(rq->filter, rq->desc, rq->after != NULL, rq->after ? rq->after->slot : 0,
-                               slots, rq->limit);
+        *n = sort_bitmap_slots(rq->filter, rq->desc, rq->after != NULL,
+                               rq->after ? rq->after->slot : 0, slots, rq->limit);
     }
     for (size_t i = 0; i < *n; i++)
         values[i] = rq->field >= 0 ? sort_value(rq, slots[i]) : 0;
