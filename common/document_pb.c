@@ -242,7 +242,8 @@ out:
         bdx_error_set(err, rc, "out of memory");
     if (resp != NULL)
         protobuf_c_message_free_unpacked(&resp->base, NULL);
-    roaring_bitmap_free(seen);
+    if (seen != NULL) /* CRoaring 0.2 does not accept NULL */
+        roaring_bitmap_free(seen);
     docvalues_rec_free(&rec);
     selection_free(&sel);
     return rc;
