@@ -1101,6 +1101,15 @@ uint64_t index_sort_value(const index_t *ix, size_t field, uint32_t slot)
     return field < ix->schema->sort_count ? column_get(ix->sorts[field].col, slot) : 0;
 }
 
+int index_doc_filters(const index_t *ix, uint32_t slot, docvalues_rec_t *rec)
+{
+    if (!roaring_bitmap_contains(bitmap_get(&ix->alive), slot)) {
+        docvalues_rec_clear(rec);
+        return 0;
+    }
+    return docvalues_load(ix->dv, slot, rec);
+}
+
 static void usage_sum(bitmap_usage_t *acc, const bitmap_usage_t *u)
 {
     acc->bytes += u->bytes;

@@ -634,10 +634,9 @@ int query_validate(query_t *q, const schema_t *schema, const query_limits_t *lim
     if (page > (int64_t)lim->max_page)
         return bdx_error_set(err, BDX_ELIMIT, "limit %lld: exceeds the maximum page size %u",
                              (long long)page, lim->max_page);
-    if (q->sort_field) {
+    if (q->sort_field && strcmp(q->sort_field, QUERY_FIELD_ID) != 0) {
         if (schema_sort_find(schema, q->sort_field) < 0) {
-            bool known = strcmp(q->sort_field, QUERY_FIELD_ID) == 0 ||
-                         schema_filter_find(schema, q->sort_field) >= 0 ||
+            bool known = schema_filter_find(schema, q->sort_field) >= 0 ||
                          schema_stored_find(schema, q->sort_field) >= 0;
             return bdx_error_set(err, BDX_EINVAL, "sort field %s: %s", q->sort_field,
                                  known ? "not a sort field" : "unknown field");

@@ -177,7 +177,8 @@ enum {
 typedef struct query {
     char *index;          /* index name (owned; part of the fingerprint), may be NULL */
     query_node_t *filter; /* owned; NULL = every live document */
-    char *sort_field;     /* owned; NULL = no sort: slot (id) descending */
+    char *sort_field;     /* owned; NULL = no sort: slot (id) descending; QUERY_FIELD_ID =
+                             slot order in sort_desc's direction */
     bool sort_desc;
     int64_t limit;   /* page size; QUERY_LIMIT_DEFAULT = limits' default_page */
     uint8_t *cursor; /* owned copy of the opaque cursor; NULL/0 = first page */
@@ -215,7 +216,7 @@ void query_limits_default(query_limits_t *lim);
  * (that needs the fingerprint; see cursor.h). Returns 0, or
  *   BDX_EINVAL  unknown field or sort field, wrong value type, value out of range for a sort
  *               field or `id`, a clause not allowed on the field (range on bool/string), empty
- *               And/Or, limit < 1, sort on a field that is not a sort field;
+ *               And/Or, limit < 1, sort on a field that is neither a sort field nor `id`;
  *   BDX_ELIMIT  an In list, the clause count, the nesting depth or the limit over `lim`;
  * with a message naming the field and the reason in `err`.
  */

@@ -168,7 +168,7 @@ int search_run(const index_t *ix, const query_t *q, const search_options_t *opt,
     sort_request_t rq = {
         .ix = ix,
         .field = pq.sort_field,
-        .desc = pq.sort_field >= 0 ? q->sort_desc : true,
+        .desc = q->sort_field ? q->sort_desc : true, /* a sort field, or `id` */
         .after = pq.has_cursor ? &pq.cursor : NULL,
         .limit = pq.limit + 1, /* one more than the page: tells whether a next page exists */
     };
@@ -272,16 +272,65 @@ out:
 int search_count(const index_t *ix, const query_t *q, const search_options_t *opt, uint64_t *count,
                  bdx_error_t *err)
 {
+    query_t plain = *q;
+    explain_t *none = NULL;
+
+    plain.flags &= ~(unsigned)QUERY_WANT_EXPLAIN;
+    return search_count_explain(ix, &plain, opt, count, &none, err);
+}
+
+int search_count_explain(const index_t *ix, const query_t *q, const search_options_t *opt,
+                         uint64_t *count, explain_t **explain, bdx_error_t *err)
+{
+    uint64_t t0 = now_ns(), t1;
+    planner_result_t res = {0};
+    explain_t *e = NULL;
     prepared_t pq;
-    int rc = prepare(ix, q, opt, &pq, err);
-    if (rc == 0) {
-        planner_t planner = {
-            .ix = ix,
-            .prefilter = opt ? opt->prefilter : NULL,
-            .prefilter_arg = opt ? opt->prefilter_arg : NULL,
-        };
+    int rc;
+
+    *explain = NULL;
+    rc = prepare(ix, q, opt, &pq, err);
+    if (rc)
+        goto out;
+    planner_t planner = {
+        .ix = ix,
+        .prefilter = opt ? opt->prefilter : NULL,
+        .prefilter_arg = opt ? opt->prefilter_arg : NULL,
+        .trace = (q->flags & QUERY_WANT_EXPLAIN) != 0,
+    };
+    if (!planner.trace) {
         rc = planner_count(&planner, pq.filter, count, err);
+        goto out;
     }
+    t1 = now_ns();
+    if (!(e = explain_new())) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    e->filter_estimate = planner_estimate(&planner, pq.filter);
+    e->filter_expected = planner_expected(&planner, pq.filter);
+    rc = planner_eval(&planner, pq.filter, &res, err);
+    if (rc)
+        goto out;
+    *count = roaring_bitmap_get_cardinality(res.bm);
+    rc = explain_set_plan(e, pq.filter);
+    if (rc == 0)
+        rc = explain_set_sort(e, NULL, true);
+    if (rc)
+        goto out;
+    e->filter_count = *count;
+    e->filter_built = true;
+    e->has_total = true;
+    e->strategy = SORT_AUTO;
+    snprintf(e->reason, sizeof(e->reason), "count: no ordering");
+    e->prepare_ns = t1 - t0;
+    e->filter_ns = now_ns() - t1;
+    e->total_ns = now_ns() - t0;
+    *explain = e;
+    e = NULL;
+out:
+    explain_free(e);
+    planner_result_release(&res);
     query_node_free(pq.filter);
     return rc;
 }

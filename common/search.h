@@ -77,6 +77,13 @@ int search_run(const index_t *ix, const query_t *q, const search_options_t *opt,
 int search_count(const index_t *ix, const query_t *q, const search_options_t *opt, uint64_t *count,
                  bdx_error_t *err);
 
+/* search_count() that also returns a trace when q->flags has QUERY_WANT_EXPLAIN: *explain is then
+ * set (caller frees with explain_free()), with strategy SORT_AUTO (no ordering ran) and the
+ * filter evaluated in full (a trace needs the per-clause cardinalities); otherwise *explain is
+ * NULL and the count costs what search_count() costs. Same errors. */
+int search_count_explain(const index_t *ix, const query_t *q, const search_options_t *opt,
+                         uint64_t *count, explain_t **explain, bdx_error_t *err);
+
 /* Frees a result. NULL is a no-op. */
 void search_result_free(search_result_t *r);
 

@@ -62,7 +62,8 @@ sort_strategy_t sort_choose(const sort_request_t *rq, uint64_t filter_count, sor
         th = &defaults;
     }
     if (rq->field < 0) {
-        snprintf(reason, len, "no sort field: slot order, reverse iteration of the filter");
+        snprintf(reason, len, "no sort field: slot order, %s iteration of the filter",
+                 rq->desc ? "reverse" : "forward");
         return SORT_SLOT;
     }
     if (force != SORT_AUTO && force != SORT_SLOT) {
@@ -123,13 +124,21 @@ int sort_run(sort_strategy_t s, const sort_request_t *rq, uint32_t *slots, uint6
 
 /* ---- slot order ---- */
 
-/* Slot order with a predicate filter: the live slots from the cursor down, tested one by one. */
+/* Slot order with a predicate filter: the live slots from the cursor on (down for desc, up for
+ * asc), tested one by one. */
 static int slot_walk(const sort_request_t *rq, uint32_t *slots, size_t *n)
 {
     roaring_uint32_iterator_t it;
     uint64_t tested = 0;
     const roaring_bitmap_t *alive = index_alive(rq->ix);
-    if (rq->after) {
+    if (!rq->desc) {
+        roaring_init_iterator(alive, &it);
+        if (rq->after) {
+            if (rq->after->slot == UINT32_MAX)
+                return 0;
+            roaring_move_uint32_iterator_equalorlarger(&it, rq->after->slot + 1);
+        }
+    } else if (rq->after) {
         roaring_init_iterator(alive, &it);
         roaring_move_uint32_iterator_equalorlarger(&it, rq->after->slot);
         roaring_previous_uint32_iterator(&it);
@@ -143,7 +152,10 @@ static int slot_walk(const sort_request_t *rq, uint32_t *slots, size_t *n)
         tested++;
         if (rq->match(rq->match_arg, s))
             slots[(*n)++] = s;
-        roaring_previous_uint32_iterator(&it);
+        if (rq->desc)
+            roaring_previous_uint32_iterator(&it);
+        else
+            roaring_advance_uint32_iterator(&it);
     }
     return 0;
 }
@@ -156,8 +168,8 @@ int sort_by_slot(const sort_request_t *rq, uint32_t *slots, uint64_t *values, si
         if (rc)
             return rc;
     } else {
-        *n = sort_bitmap_slots(rq->filter, true, rq->after != NULL, rq->after ? rq->after->slot : 0,
-                               slots, rq->limit);
+        *n = sort_bitmap_slots(rq->filter, rq->desc, rq->after != NULL,
+                               rq->after ? rq->after->slot : 0, slots, rq->limit);
     }
     for (size_t i = 0; i < *n; i++)
         values[i] = rq->field >= 0 ? sort_value(rq, slots[i]) : 0;

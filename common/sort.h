@@ -2,8 +2,9 @@
  * sort: ordering a filter result into one page, after a cursor.
  *
  * The order is (value, slot): `desc` is value desc then slot desc, `asc` is value asc then slot
- * asc; a document without a value for the sort field counts as 0. Without a sort field the
- * order is slot desc. A page is the first `limit` rows strictly after the cursor.
+ * asc; a document without a value for the sort field counts as 0. Without a sort field
+ * (field -1) the order is slot order in `desc`'s direction (the query layer passes desc = true
+ * when there is no sort, and the direction of a sort on `id`). A page is the first `limit` rows strictly after the cursor.
  *
  * Three strategies give identical pages (tests/common/test_oracle.c proves it against a brute
  * force model); the choice is only about cost:
@@ -22,8 +23,9 @@
  *                     selectivity + dirty slots in the filter. Best for dense filters. The
  *                     filter may be a predicate tested per slot (sort_request_t.match), so a
  *                     dense filter is never built.
- *   SORT_SLOT         no sort field: reverse iteration of the filter from the cursor slot (of
- *                     the live slots, tested one by one, with a predicate filter).
+ *   SORT_SLOT         no sort field: iteration of the filter from the cursor slot, down for
+ *                     desc, up for asc (of the live slots, tested one by one, with a
+ *                     predicate filter).
  *
  * sort_choose() picks one from the size of the filter result and the thresholds: materialize
  * small results; walk when the expected scan (limit / selectivity, assuming the filter is
@@ -66,7 +68,7 @@ typedef bool (*sort_match_fn)(void *arg, uint32_t slot);
 
 typedef struct sort_request {
     const index_t *ix; /* borrowed */
-    int field;         /* sort field index; -1 = no sort (slot desc) */
+    int field;         /* sort field index; -1 = slot order (in `desc`'s direction) */
     bool desc;
     const roaring_bitmap_t *filter; /* borrowed; the matching live slots, or NULL when the
                                        filter is the predicate `match` instead */

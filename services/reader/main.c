@@ -64,7 +64,10 @@ int main(int argc, char **argv)
         status = 2;
         goto out;
     }
-    if (rc != 0 || reader_service_register(host_server(host), &err) != 0 ||
+    /* Nothing is loaded yet: the source serves no index (NOT_FOUND) until the replicas that
+     * follow the data directory replace it. */
+    if (rc != 0 ||
+        reader_service_register(host_server(host), query_service_empty_source(), &err) != 0 ||
         health_set(host_health(host), READER_SERVICE_NAME, HEALTH_NOT_SERVING) != 0 ||
         host_start(host, &err) != 0) {
         log_error("reader", "cannot start", "error=\"%s\"", bdx_error_message(&err));

@@ -1,13 +1,9 @@
 /*
- * reader_service: method table of bitdex.v1.Query. All methods are unary.
+ * reader_service: registers the Query service of bitdex-reader.
  */
 #include "services/reader/reader_service.h"
 
-#include "common/rpc_service.h"
-
-#include "bitdex/v1/query.pb-c.h"
-
-int reader_service_register(rpc_server_t *server, bdx_error_t *err)
+int reader_service_register(rpc_server_t *server, const query_source_t *source, bdx_error_t *err)
 {
-    return rpc_service_add(server, &bitdex__v1__query__descriptor, NULL, 0, NULL, err);
+    return query_service_register(server, source, err);
 }

@@ -686,7 +686,7 @@ static row_t *model_query(const model_t *m, const query_node_t *filter, int sort
     if (sort >= 0)
         qsort(rows, k, sizeof(*rows), desc ? row_desc : row_asc);
     else
-        qsort(rows, k, sizeof(*rows), row_desc); /* values all 0: slot desc */
+        qsort(rows, k, sizeof(*rows), desc ? row_desc : row_asc); /* values all 0: slot order */
     *n = k;
     return rows;
 }
@@ -1001,12 +1001,14 @@ static bool check_query(model_t *m, query_node_t *filter)
     cr_assert(q);
     int sort = chance(&m->rng, 0.15) ? -1 : (int)below(&m->rng, (uint64_t)m->ns);
     bool desc = chance(&m->rng, 0.6);
-    if (sort >= 0)
-        cr_assert_eq(query_set_sort(q, m->s[sort].name, desc), 0);
+    /* without a sort field: half of the time no sort (slot desc), else a sort on `id` */
+    bool by_id = sort < 0 && chance(&m->rng, 0.5);
+    if (sort >= 0 || by_id)
+        cr_assert_eq(query_set_sort(q, sort >= 0 ? m->s[sort].name : "id", desc), 0);
     query_set_filter(q, filter);
 
     size_t nwant;
-    row_t *want = model_query(m, filter, sort, sort >= 0 ? desc : true, &nwant);
+    row_t *want = model_query(m, filter, sort, sort >= 0 || by_id ? desc : true, &nwant);
 
     /* counts */
     search_options_t opt = {.prefilter = resolve, .prefilter_arg = m};

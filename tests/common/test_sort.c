@@ -175,7 +175,7 @@ Test(sort, no_sort_field_is_slot_desc)
     size_t n;
     cursor_t c = {.slot = 3};
     roaring_bitmap_t *f = roaring_bitmap_of(6, 1, 2, 3, 7, 9, 100);
-    sort_request_t rq = {.ix = ix, .field = -1, .filter = f, .limit = 5};
+    sort_request_t rq = {.ix = ix, .field = -1, .desc = true, .filter = f, .limit = 5};
     cr_assert_eq(sort_run(SORT_BSI, &rq, slots, values, &n), 0); /* any: slot order */
     cr_expect_eq(n, 5);
     cr_expect_eq(slots[0], 100);
@@ -186,6 +186,16 @@ Test(sort, no_sort_field_is_slot_desc)
     cr_expect_eq(n, 2);
     cr_expect_eq(slots[0], 2);
     cr_expect_eq(slots[1], 1);
+    rq.desc = false; /* a sort on `id` ascending */
+    cr_assert_eq(sort_by_slot(&rq, slots, values, &n), 0);
+    cr_expect_eq(n, 3);
+    cr_expect_eq(slots[0], 7);
+    cr_expect_eq(slots[2], 100);
+    rq.after = NULL;
+    cr_assert_eq(sort_by_slot(&rq, slots, values, &n), 0);
+    cr_expect_eq(n, 5);
+    cr_expect_eq(slots[0], 1);
+    cr_expect_eq(slots[4], 9);
     roaring_bitmap_free(f);
 }
 
