@@ -8,10 +8,9 @@
  * common entry "next field, one value" costs one head byte. Keys (n of them, ascending and
  * distinct) are zigzag(first) then (key[i] - key[i-1] - 1) as unsigned 64-bit differences.
  *
- * Records live in one growable area; each slot's location is (offset << 24 | length) in a
- * dense per-slot array (0 = no record). A replaced record's old bytes become garbage, rewritten
- * in place when the new one has the same length, and reclaimed by compaction once garbage
- * exceeds half the area.
+ * Records are the values of a slotstore (common/slotstore.h), which keeps them in memory or
+ * reads them in place from a generation's image. Decoding checks every record against its
+ * length and the record's field count, so a damaged record is an error, never a wild read.
  */
 #include "common/docvalues.h"
 
@@ -20,16 +19,12 @@
 #include <string.h>
 
 #include "common/error.h"
-
-#define LEN_BITS 24
-#define LEN_MAX ((1u << LEN_BITS) - 1)
-#define COMPACT_MIN (1u << 20)
+#include "common/slotstore.h"
 
 struct docvalues {
-    uint64_t *loc; /* per slot: offset << LEN_BITS | length; 0 = none */
-    uint64_t nloc;
-    uint8_t *area;
-    size_t used, cap, garbage;
+    slotstore_t *slots;
+    uint8_t *buf; /* encoding scratch */
+    size_t cap;
 };
 
 /* ---- records ---- */
@@ -167,18 +162,20 @@ static size_t put_varint(uint8_t *p, uint64_t v)
     return n;
 }
 
-static uint64_t get_varint(const uint8_t **p)
+/* Reads a varint from *p (< end); false when it runs past end or beyond 64 bits. */
+static bool get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
 {
     uint64_t v = 0;
-    unsigned shift = 0;
 
-    for (;;) {
+    for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
         uint8_t b = *(*p)++;
         v |= (uint64_t)(b & 0x7f) << shift;
-        if (b < 0x80)
-            return v;
-        shift += 7;
+        if (b < 0x80) {
+            *out = v;
+            return true;
+        }
     }
+    return false;
 }
 
 static uint64_t zigzag(int64_t v)
@@ -231,196 +228,127 @@ static size_t encode(const docvalues_rec_t *r, uint8_t *out)
 
 int docvalues_new(docvalues_t **out)
 {
+    slotstore_t *s;
+    int rc;
+
+    *out = NULL;
+    if ((rc = slotstore_new(&s)) != 0)
+        return rc;
+    if ((rc = docvalues_from_slots(s, out)) != 0)
+        slotstore_free(s);
+    return rc;
+}
+
+int docvalues_from_slots(slotstore_t *s, docvalues_t **out)
+{
     *out = calloc(1, sizeof(**out));
-    return *out != NULL ? 0 : -ENOMEM;
+    if (*out == NULL)
+        return -ENOMEM;
+    (*out)->slots = s;
+    return 0;
+}
+
+const slotstore_t *docvalues_slots(const docvalues_t *dv)
+{
+    return dv->slots;
 }
 
 void docvalues_free(docvalues_t *dv)
 {
     if (dv == NULL)
         return;
-    free(dv->loc);
-    free(dv->area);
+    slotstore_free(dv->slots);
+    free(dv->buf);
     free(dv);
 }
 
 int docvalues_load(const docvalues_t *dv, uint32_t slot, docvalues_rec_t *r)
 {
-    const uint8_t *p, *end;
-    uint64_t loc;
-    size_t field = 0;
+    size_t len, field = 0;
+    const uint8_t *p = slotstore_get(dv->slots, slot, &len), *end = len > 0 ? p + len : p;
 
     docvalues_rec_clear(r);
-    if (slot >= dv->nloc || (loc = dv->loc[slot]) == 0)
-        return 0;
-    p = dv->area + (loc >> LEN_BITS);
-    end = p + (loc & LEN_MAX);
     while (p < end) {
-        uint64_t head;
-        uint32_t n;
+        uint64_t head, gap, n;
         docvalues_field_t *f;
 
-        head = get_varint(&p);
-        field += head & 7;
-        if ((head & 7) == 7)
-            field += get_varint(&p);
+        if (!get_varint(&p, end, &head))
+            goto corrupt;
+        gap = head & 7;
+        if (gap == 7) {
+            uint64_t extra;
+            if (!get_varint(&p, end, &extra) || extra > UINT32_MAX)
+                goto corrupt;
+            gap += extra;
+        }
+        if (gap >= r->nfields - field)
+            goto corrupt; /* also catches field == nfields */
+        field += gap;
         head >>= 3;
         f = &r->fields[field++];
         if (head & 1) {
             f->kind = DOCVALUES_NULL;
             continue;
         }
-        n = (uint32_t)(head >> 1);
+        n = head >> 1;
+        if (n == 0 || n > (uint64_t)(end - p)) /* every key takes at least one byte */
+            goto corrupt;
         if (reserve_keys(r, n) != 0)
             return -ENOMEM;
         f->kind = DOCVALUES_VALUES;
         f->off = (uint32_t)r->nkeys;
-        f->n = n;
+        f->n = (uint32_t)n;
         for (uint32_t j = 0; j < n; j++) {
-            uint64_t v = get_varint(&p);
+            uint64_t v;
             int64_t *k = r->keys + r->nkeys;
+            if (!get_varint(&p, end, &v))
+                goto corrupt;
             k[0] = j == 0 ? unzigzag(v) : (int64_t)((uint64_t)k[-1] + v + 1);
             r->nkeys++;
         }
     }
     return 0;
-}
-
-static int reserve_loc(docvalues_t *dv, uint32_t slot)
-{
-    uint64_t n;
-    uint64_t *l;
-
-    if (slot < dv->nloc)
-        return 0;
-    n = dv->nloc + dv->nloc / 2;
-    if (n < (uint64_t)slot + 1)
-        n = (uint64_t)slot + 1;
-    if (n < 1024)
-        n = 1024;
-    if (n > (uint64_t)UINT32_MAX + 1)
-        n = (uint64_t)UINT32_MAX + 1;
-    l = realloc(dv->loc, n * sizeof(*l));
-    if (l == NULL)
-        return -ENOMEM;
-    memset(l + dv->nloc, 0, (n - dv->nloc) * sizeof(*l));
-    dv->loc = l;
-    dv->nloc = n;
-    return 0;
-}
-
-static int reserve_area(docvalues_t *dv, size_t more)
-{
-    size_t cap;
-    uint8_t *a;
-
-    if (dv->used + more <= dv->cap)
-        return 0;
-    cap = dv->cap ? dv->cap + dv->cap / 2 : 64 * 1024;
-    while (cap < dv->used + more)
-        cap += cap / 2;
-    a = realloc(dv->area, cap);
-    if (a == NULL)
-        return -ENOMEM;
-    dv->area = a;
-    dv->cap = cap;
-    return 0;
+corrupt:
+    docvalues_rec_clear(r);
+    return BDX_ECORRUPT;
 }
 
 int docvalues_store(docvalues_t *dv, uint32_t slot, const docvalues_rec_t *r)
 {
     size_t max = encoded_max(r), len;
-    uint64_t old;
-    int rc;
 
     if (max == 0) {
         docvalues_remove(dv, slot);
         return 0;
     }
-    if ((rc = reserve_loc(dv, slot)) != 0)
-        return rc;
-    /* Encode at the end of the area; keep it there, or move it over the old record when it
-     * has the same length. Offset 0 is never used, so loc 0 always means "none". */
-    if ((rc = reserve_area(dv, max + (dv->used == 0))) != 0)
-        return rc;
-    if (dv->used == 0)
-        dv->used = 1;
-    len = encode(r, dv->area + dv->used);
-    if (len > LEN_MAX)
-        return BDX_ETOOBIG;
-    old = dv->loc[slot];
-    if (old != 0 && (old & LEN_MAX) == len) {
-        memcpy(dv->area + (old >> LEN_BITS), dv->area + dv->used, len);
-        return 0;
+    if (max > dv->cap) {
+        size_t cap = dv->cap ? dv->cap : 256;
+        uint8_t *b;
+        while (cap < max)
+            cap *= 2;
+        if ((b = realloc(dv->buf, cap)) == NULL)
+            return -ENOMEM;
+        dv->buf = b;
+        dv->cap = cap;
     }
-    if (old != 0)
-        dv->garbage += old & LEN_MAX;
-    dv->loc[slot] = ((uint64_t)dv->used << LEN_BITS) | len;
-    dv->used += len;
-    if (dv->garbage > COMPACT_MIN && dv->garbage > dv->used / 2)
-        (void)docvalues_compact(dv); /* out of memory here only delays reclaiming space */
-    return 0;
+    len = encode(r, dv->buf);
+    return slotstore_put(dv->slots, slot, dv->buf, len); /* BDX_ETOOBIG above 16 MiB */
 }
 
 void docvalues_remove(docvalues_t *dv, uint32_t slot)
 {
-    if (slot >= dv->nloc || dv->loc[slot] == 0)
-        return;
-    dv->garbage += dv->loc[slot] & LEN_MAX;
-    dv->loc[slot] = 0;
-}
-
-/* Shrinks the slot table to one past the highest slot with a record. */
-static void trim_loc(docvalues_t *dv)
-{
-    uint64_t n = dv->nloc;
-    uint64_t *l;
-
-    while (n > 0 && dv->loc[n - 1] == 0)
-        n--;
-    if (n == dv->nloc)
-        return;
-    if (n == 0) {
-        free(dv->loc);
-        dv->loc = NULL;
-        dv->nloc = 0;
-        return;
-    }
-    if ((l = realloc(dv->loc, n * sizeof(*l))) != NULL) {
-        dv->loc = l;
-        dv->nloc = n;
-    }
+    slotstore_remove(dv->slots, slot);
 }
 
 int docvalues_compact(docvalues_t *dv)
 {
-    size_t live = dv->used - dv->garbage, at = 1;
-    uint8_t *a;
-
-    trim_loc(dv);
-    if (dv->garbage == 0)
-        return 0;
-    a = malloc(live > 0 ? live : 1);
-    if (a == NULL)
-        return -ENOMEM;
-    for (uint64_t s = 0; s < dv->nloc; s++) {
-        uint64_t loc = dv->loc[s];
-        size_t len = loc & LEN_MAX;
-        if (loc == 0)
-            continue;
-        memcpy(a + at, dv->area + (loc >> LEN_BITS), len);
-        dv->loc[s] = ((uint64_t)at << LEN_BITS) | len;
-        at += len;
-    }
-    free(dv->area);
-    dv->area = a;
-    dv->used = at;
-    dv->cap = live > 0 ? live : 1;
-    dv->garbage = 0;
-    return 0;
+    free(dv->buf); /* the scratch grows back to the records' size */
+    dv->buf = NULL;
+    dv->cap = 0;
+    return slotstore_compact(dv->slots);
 }
 
 size_t docvalues_memory(const docvalues_t *dv)
 {
-    return sizeof(*dv) + dv->nloc * sizeof(uint64_t) + dv->cap;
+    return sizeof(*dv) + dv->cap + slotstore_memory(dv->slots);
 }

@@ -7,7 +7,9 @@
  * for each field with an entry, either "null" or a sorted set of int64 keys, varint and delta
  * encoded (a document with 12 tags and a dozen scalar fields takes ~50 bytes).
  *
- * Records are decoded into a docvalues_rec_t, edited there, and stored back whole.
+ * Records are decoded into a docvalues_rec_t, edited there, and stored back whole. The records
+ * are the values of a slotstore (common/slotstore.h): in memory, or read in place from a
+ * generation's image (docvalues_from_slots()), copied on write.
  *
  * Concurrency: single writer, no internal locking; loads may run concurrently with each other,
  * not with stores.
@@ -18,6 +20,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "common/slotstore.h"
 
 typedef enum docvalues_kind {
     DOCVALUES_NONE = 0, /* no entry for the field: no value, not null */
@@ -68,11 +72,19 @@ typedef struct docvalues docvalues_t;
 /* New empty store. Caller frees with docvalues_free(). 0 or -ENOMEM. */
 int docvalues_new(docvalues_t **out);
 
-/* Frees it. NULL is a no-op. */
+/* A store over `s` (its records, e.g. opened from an image with slotstore_image_open()); takes
+ * ownership of s (freed by docvalues_free(); on error the caller keeps it). 0 or -ENOMEM. */
+int docvalues_from_slots(slotstore_t *s, docvalues_t **out);
+
+/* The records' slotstore, e.g. to write its image. Borrowed; valid while dv lives. */
+const slotstore_t *docvalues_slots(const docvalues_t *dv);
+
+/* Frees it (and its slotstore). NULL is a no-op. */
 void docvalues_free(docvalues_t *dv);
 
-/* Decodes slot's record into r (r->nfields must cover the fields stored); a slot without a
- * record gives every field NONE. 0 or -ENOMEM. */
+/* Decodes slot's record into r; a slot without a record gives every field NONE. Returns 0,
+ * -ENOMEM, or BDX_ECORRUPT (r then all NONE) when the record is malformed or names a field
+ * beyond r->nfields. */
 int docvalues_load(const docvalues_t *dv, uint32_t slot, docvalues_rec_t *r);
 
 /* Stores r as slot's record (an empty r removes it). Returns 0, -ENOMEM, or BDX_ETOOBIG when
@@ -82,11 +94,11 @@ int docvalues_store(docvalues_t *dv, uint32_t slot, const docvalues_rec_t *r);
 /* Removes slot's record (no-op when none). */
 void docvalues_remove(docvalues_t *dv, uint32_t slot);
 
-/* Rewrites the record area without the space left by replaced records and trims the slot
- * table. 0 or -ENOMEM. */
+/* Reclaims the space of replaced records (slotstore_compact()). 0 or -ENOMEM. */
 int docvalues_compact(docvalues_t *dv);
 
-/* Bytes of memory used (slot table and record area). */
+/* Bytes of memory owned (the slotstore's owned bytes and the encoding scratch; not an image the
+ * records are read from). */
 size_t docvalues_memory(const docvalues_t *dv);
 
 #endif
