@@ -10,4 +10,10 @@
 /* bitdex-check wal <dir> [--repair-last-segment] */
 int check_wal(int argc, char **argv);
 
+/* bitdex-check generation <gen-dir> */
+int check_generation(int argc, char **argv);
+
+/* bitdex-check index <index-dir>: CURRENT -> generation -> WAL after its LSN */
+int check_index(int argc, char **argv);
+
 #endif

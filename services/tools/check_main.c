@@ -1,4 +1,4 @@
-/* bitdex-check: verifies a WAL (and, as they are added, other on-disk data). */
+/* bitdex-check: verifies a WAL, a generation, or a whole index directory. */
 #include "services/tools/check.h"
 #include "services/tools/tool.h"
 
@@ -7,6 +7,13 @@ static const tool_command_t commands[] = {
      "verify every frame of the WAL in <dir>; --repair-last-segment cuts a damaged last segment "
      "(writer stopped)",
      check_wal},
+    {"generation", "<gen-dir>",
+     "verify a gen-<N> directory: manifest, every file and section checksum, and that it loads",
+     check_generation},
+    {"index", "<index-dir>",
+     "verify an index: CURRENT, its generation, and the WAL holding every LSN after the "
+     "generation's checkpoint (each frame an ApplyRequest)",
+     check_index},
 };
 
 int main(int argc, char **argv)

@@ -9,4 +9,7 @@
 /* bitdex-inspect wal <dir> [--from LSN] [--limit N] [--decode] */
 int inspect_wal(int argc, char **argv);
 
+/* bitdex-inspect generation <gen-dir> */
+int inspect_generation(int argc, char **argv);
+
 #endif

@@ -1,4 +1,4 @@
-/* bitdex-inspect: prints the frames of a WAL (and, as they are added, other on-disk data). */
+/* bitdex-inspect: prints what a WAL or a generation holds. */
 #include "services/tools/inspect.h"
 #include "services/tools/tool.h"
 
@@ -7,6 +7,10 @@ static const tool_command_t commands[] = {
      "every frame of the WAL in <dir> (segment, offset, LSN, length, CRC); --decode prints the "
      "ApplyRequest ops, one line each",
      inspect_wal},
+    {"generation", "<gen-dir>",
+     "manifest of a gen-<N> directory, its files and every section (type, offset, length, "
+     "XXH3-64); does not verify checksums",
+     inspect_generation},
 };
 
 int main(int argc, char **argv)
