@@ -126,13 +126,6 @@ static int delta_item(unsigned kind, unsigned field, int64_t key, const bitmap_t
     return emit(d, &cur, slot, NULL, NULL, NULL, 0);
 }
 
-static int64_t base_dict_count(const generation_t *g, uint32_t field)
-{
-    const gen_section_t *s = gen_file_find(&g->files[0], GEN_SEC_DICT, field);
-
-    return s != NULL && s->len >= 24 ? (int64_t)gen_get64(g->files[0].map + s->off + 8) : 0;
-}
-
 int gen_write_delta(const index_t *ix, const generation_t *base, const char *path, uint64_t number,
                     gen_file_out_t *out, bdx_error_t *err)
 {
@@ -206,7 +199,7 @@ int gen_write_delta(const index_t *ix, const generation_t *base, const char *pat
         if (ix->filters[f].dict == NULL)
             continue;
         if ((rc = gen_writer_begin(&w, GEN_SEC_DICT, (uint32_t)f)) != 0 ||
-            (rc = gen_put_dict(&w, ix->filters[f].dict, base_dict_count(base, (uint32_t)f))) != 0 ||
+            (rc = gen_put_dict(&w, ix->filters[f].dict, ix->dict_base[f])) != 0 ||
             (rc = gen_writer_end(&w)) != 0)
             goto fail;
     }

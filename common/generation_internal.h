@@ -208,14 +208,15 @@ int gen_put_slots(gen_writer_t *w, const slotstore_t *ss);
 int gen_put_bitmap(gen_writer_t *w, const bitmap_t *slot, const roaring_bitmap_t *rb,
                    uint32_t *len);
 
-/* Writes the dictionary strings with keys [from, count) as a DICT section body. */
-int gen_put_dict(gen_writer_t *w, const dictionary_t *d, int64_t from);
+/* Section bodies: images of a column, permutation, dictionary (zero copy at load). */
+int gen_put_column(gen_writer_t *w, const column_t *c);
 int gen_put_perm(gen_writer_t *w, const permutation_t *p);
+int gen_put_dict_image(gen_writer_t *w, const dictionary_t *d);
 
-/* Loads dictionary strings / a permutation from a section body. */
+/* Delta dictionary sections: the strings with keys [from, count), and their load (interned;
+ * the first key must be the dictionary's count). */
+int gen_put_dict(gen_writer_t *w, const dictionary_t *d, int64_t from);
 int gen_load_dict(dictionary_t *d, const uint8_t *p, uint64_t len, const char *what, int64_t *first,
                   bdx_error_t *err);
-int gen_load_perm(const uint8_t *p, uint64_t len, unsigned bits, permutation_t **out,
-                  const char *what, bdx_error_t *err);
 
 #endif

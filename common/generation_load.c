@@ -1,6 +1,7 @@
 /*
  * generation_load: builds an index over an open generation. Base bitmaps become frozen slots
- * over the mapping (zero copy); the other structures are copied in through their APIs. Then
+ * over the mapping, columns, permutations, dictionaries and docvalues are opened from their
+ * images in the mapping (all zero copy; writes copy on write). Then
  * the delta, if any, is applied: changed bitmaps are materialized as owned bitmaps, per-slot
  * data of the touched slots replaces the base's, and index_touched() becomes the delta's
  * touched slots, so the next delta written from this index is again cumulative.
@@ -71,36 +72,6 @@ static int load_base_bitmaps(const generation_t *g, index_t *ix, bdx_error_t *er
     return 0;
 }
 
-static int load_column(const gen_file_t *f, const uint8_t *p, uint64_t len, column_t *col,
-                       bdx_error_t *err)
-{
-    uint64_t n;
-    unsigned width;
-    int rc;
-
-    if (len < 16)
-        return BAD("generation %s: column section too short", f->path);
-    n = gen_get64(p);
-    width = gen_get32(p + 12);
-    if (gen_get32(p + 8) != column_bits(col) || width != col->width || n > UINT32_MAX + 1ULL ||
-        len != 16 + n * width)
-        return BAD("generation %s: column section does not match its field", f->path);
-    if (n == 0)
-        return 0;
-    if ((rc = column_reserve(col, n)) != 0)
-        return bdx_error_set(err, rc, "generation %s: %s", f->path, bdx_strerror(rc));
-    p += 16;
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t v = 0;
-        for (unsigned b = 0; b < width; b++)
-            v |= (uint64_t)p[i * width + b] << (8 * b);
-        if ((v != 0 || i == n - 1) && (rc = column_set(col, (uint32_t)i, v)) != 0)
-            return BAD("generation %s: column value at slot %llu too wide", f->path,
-                       (unsigned long long)i);
-    }
-    return 0;
-}
-
 /* Opens the slotstore image of section s zero-copy as a docvalues store. */
 static int open_records(const gen_file_t *f, const gen_section_t *s, docvalues_t **out,
                         bdx_error_t *err)
@@ -165,20 +136,16 @@ static int apply_records(const gen_file_t *f, const gen_section_t *s, index_t *i
     return 0;
 }
 
-static int load_dicts(const gen_file_t *f, index_t *ix, bool required, bdx_error_t *err)
+/* Delta: the strings each string field interned since the base. */
+static int load_dict_adds(const gen_file_t *f, index_t *ix, bdx_error_t *err)
 {
     int rc;
 
     for (size_t i = 0; i < ix->schema->filter_count; i++) {
         const gen_section_t *s = gen_file_find(f, GEN_SEC_DICT, (uint32_t)i);
         int64_t first;
-        if (ix->filters[i].dict == NULL)
+        if (ix->filters[i].dict == NULL || s == NULL)
             continue;
-        if (s == NULL) {
-            if (required)
-                return BAD("generation %s: no dictionary for field %zu", f->path, i);
-            continue;
-        }
         if ((rc = gen_load_dict(ix->filters[i].dict, f->map + s->off, s->len, f->path, &first,
                                 err)) != 0)
             return rc;
@@ -186,14 +153,46 @@ static int load_dicts(const gen_file_t *f, index_t *ix, bool required, bdx_error
     return 0;
 }
 
-static int load_perm(const gen_file_t *f, const gen_section_t *s, index_t *ix, size_t field,
-                     bdx_error_t *err)
+/* Opens an image section with `open`, naming the file and section in errors. */
+static int open_image(const gen_file_t *f, uint32_t type, uint32_t arg,
+                      int (*open)(const void *, size_t, void **, bdx_error_t *), void **out,
+                      bdx_error_t *err)
 {
-    permutation_t *p;
+    const gen_section_t *s = gen_file_find(f, type, arg);
     int rc;
 
-    if ((rc = gen_load_perm(f->map + s->off, s->len, ix->schema->sort_fields[field].bits, &p,
-                            f->path, err)) != 0)
+    if (s == NULL)
+        return BAD("generation %s: no %s section for field %u", f->path, gen_section_name(type),
+                   arg);
+    if ((rc = open(f->map + s->off, s->len, out, err)) != 0)
+        return bdx_error_set(err, rc, "generation %s offset %llu (%s, field %u): %s", f->path,
+                             (unsigned long long)s->off, gen_section_name(type), arg,
+                             bdx_error_message(err));
+    return 0;
+}
+
+static int open_column(const void *buf, size_t size, void **out, bdx_error_t *err)
+{
+    return column_image_open(buf, size, (column_t **)out, err);
+}
+
+static int open_perm(const void *buf, size_t size, void **out, bdx_error_t *err)
+{
+    return permutation_image_open(buf, size, (permutation_t **)out, err);
+}
+
+static int open_dict(const void *buf, size_t size, void **out, bdx_error_t *err)
+{
+    return dictionary_image_open(buf, size, (dictionary_t **)out, err);
+}
+
+/* The sort field's permutation from `f` (base, or a delta that rebuilt it). */
+static int load_perm(const gen_file_t *f, index_t *ix, size_t field, bdx_error_t *err)
+{
+    void *p;
+    int rc;
+
+    if ((rc = open_image(f, GEN_SEC_PERM, (uint32_t)field, open_perm, &p, err)) != 0)
         return rc;
     permutation_free(ix->sorts[field].perm);
     ix->sorts[field].perm = p;
@@ -210,17 +209,29 @@ static int load_base(const generation_t *g, index_t *ix, bdx_error_t *err)
     if ((rc = load_base_bitmaps(g, ix, err)) != 0)
         return rc;
     for (size_t i = 0; i < ix->schema->sort_count; i++) {
-        if ((s = gen_file_find(f, GEN_SEC_COLUMN, (uint32_t)i)) == NULL)
-            return BAD("generation %s: no column for sort field %zu", f->path, i);
-        if ((rc = load_column(f, f->map + s->off, s->len, ix->sorts[i].col, err)) != 0)
+        void *col;
+        if ((rc = open_image(f, GEN_SEC_COLUMN, (uint32_t)i, open_column, &col, err)) != 0)
             return rc;
-        if ((s = gen_file_find(f, GEN_SEC_PERM, (uint32_t)i)) == NULL)
-            return BAD("generation %s: no permutation for sort field %zu", f->path, i);
-        if ((rc = load_perm(f, s, ix, i, err)) != 0)
+        if (column_bits(col) != ix->schema->sort_fields[i].bits) {
+            column_free(col);
+            return BAD("generation %s: column of sort field %zu has %u bits, the schema %u",
+                       f->path, i, column_bits(col), ix->schema->sort_fields[i].bits);
+        }
+        column_free(ix->sorts[i].col);
+        ix->sorts[i].col = col;
+        if ((rc = load_perm(f, ix, i, err)) != 0)
             return rc;
     }
-    if ((rc = load_dicts(f, ix, true, err)) != 0)
-        return rc;
+    for (size_t i = 0; i < ix->schema->filter_count; i++) {
+        void *d;
+        if (ix->filters[i].dict == NULL)
+            continue;
+        if ((rc = open_image(f, GEN_SEC_DICT, (uint32_t)i, open_dict, &d, err)) != 0)
+            return rc;
+        dictionary_free(ix->filters[i].dict);
+        ix->filters[i].dict = d;
+        ix->dict_base[i] = dictionary_count(d);
+    }
     if ((s = gen_file_find(f, GEN_SEC_DOCVALUES, 0)) == NULL)
         return BAD("generation %s: no docvalues section", f->path);
     if ((rc = open_records(f, s, &dv, err)) != 0)
@@ -325,13 +336,13 @@ static int load_delta(const generation_t *g, index_t *ix, bdx_error_t *err)
             rc = column_set(col, (uint32_t)(len - 1), column_get(col, (uint32_t)(len - 1)));
         if (rc != 0)
             return BAD("generation %s: sort values of field %zu: %s", f->path, i, bdx_strerror(rc));
-        if ((s = gen_file_find(f, GEN_SEC_PERM, (uint32_t)i)) != NULL) {
-            if ((rc = load_perm(f, s, ix, i, err)) != 0)
+        if (gen_file_find(f, GEN_SEC_PERM, (uint32_t)i) != NULL) {
+            if ((rc = load_perm(f, ix, i, err)) != 0)
                 return rc;
             ix->sorts[i].perm_rebuilt = true;
         }
     }
-    if ((rc = load_dicts(f, ix, false, err)) != 0)
+    if ((rc = load_dict_adds(f, ix, err)) != 0)
         return rc;
     if ((s = gen_file_find(f, GEN_SEC_DOCVALUES, 0)) == NULL)
         return BAD("generation %s: no docvalues section", f->path);
@@ -346,6 +357,11 @@ int generation_load(const generation_t *g, index_t **out, bdx_error_t *err)
     *out = NULL;
     if ((rc = index_new(g->schema, &ix, err)) != 0)
         return rc;
+    ix->dict_base = calloc(g->schema->filter_count + 1, sizeof(*ix->dict_base));
+    if (ix->dict_base == NULL) {
+        index_free(ix);
+        return bdx_error_set(err, -ENOMEM, "generation %s: out of memory", g->dir);
+    }
     if ((rc = load_base(g, ix, err)) != 0 || (g->has_delta && (rc = load_delta(g, ix, err)) != 0)) {
         index_free(ix);
         return rc;

@@ -1,8 +1,7 @@
 /*
  * generation_structs: the sections of a generation that hold structures other than bitmaps:
- * slotstore images (docvalues records), dictionaries and permutations. These are written through each
- * structure's public API and copied at load (the image APIs of DESIGN.md will replace the
- * column, permutation and dictionary encodings here with zero-copy images).
+ * slotstore images (docvalues records), column / permutation / dictionary images, and the
+ * strings a delta adds to a dictionary (interned at load).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -112,78 +111,49 @@ int gen_load_dict(dictionary_t *d, const uint8_t *p, uint64_t len, const char *w
     return rc;
 }
 
-/* ---- permutations ---- */
+/* ---- images (column, permutation, dictionary: docs/format/images.md) ---- */
+
+/* Writes size bytes made by write(obj, buf) into a 32-byte aligned scratch buffer. */
+static int put_image(gen_writer_t *w, size_t size, void (*write)(const void *, void *),
+                     const void *obj)
+{
+    void *buf = aligned_alloc(GEN_ALIGN, gen_align(size ? size : 1));
+    int rc;
+
+    if (buf == NULL)
+        return -ENOMEM;
+    write(obj, buf);
+    rc = gen_writer_put(w, buf, size);
+    free(buf);
+    return rc;
+}
+
+static void write_column(const void *obj, void *buf)
+{
+    column_image_write(obj, buf);
+}
+
+static void write_perm(const void *obj, void *buf)
+{
+    permutation_image_write(obj, buf);
+}
+
+static void write_dict(const void *obj, void *buf)
+{
+    dictionary_image_write(obj, buf);
+}
+
+int gen_put_column(gen_writer_t *w, const column_t *c)
+{
+    return put_image(w, column_image_size(c), write_column, c);
+}
 
 int gen_put_perm(gen_writer_t *w, const permutation_t *p)
 {
-    uint32_t n = permutation_count(p);
-    uint8_t b[8];
-    int rc;
-
-    gen_put64(b, n);
-    if ((rc = gen_writer_put(w, b, 8)) != 0)
-        return rc;
-    for (uint32_t i = 0; i < n; i++) {
-        gen_put32(b, permutation_slot(p, i));
-        if ((rc = gen_writer_put(w, b, 4)) != 0)
-            return rc;
-    }
-    if (n % 2 != 0 && (rc = gen_writer_put(w, "\0\0\0\0", 4)) != 0)
-        return rc;
-    for (uint32_t i = 0; i < n; i++) {
-        gen_put64(b, permutation_value(p, i));
-        if ((rc = gen_writer_put(w, b, 8)) != 0)
-            return rc;
-    }
-    return 0;
+    return put_image(w, permutation_image_size(p), write_perm, p);
 }
 
-/* Rebuilds the permutation through permutation_build(): a column holding each member's
- * recorded value, over the member slots, sorts to exactly the recorded order. */
-int gen_load_perm(const uint8_t *p, uint64_t len, unsigned bits, permutation_t **out,
-                  const char *what, bdx_error_t *err)
+int gen_put_dict_image(gen_writer_t *w, const dictionary_t *d)
 {
-    uint64_t n;
-    const uint8_t *slots, *values;
-    column_t *col = NULL;
-    roaring_bitmap_t *members = NULL;
-    int rc;
-
-    if (len < 8)
-        return bdx_error_set(err, BDX_ECORRUPT, "%s: permutation section too short", what);
-    n = gen_get64(p);
-    if (n > UINT32_MAX || len != 8 + n * 4 + (n % 2) * 4 + n * 8)
-        return bdx_error_set(err, BDX_ECORRUPT, "%s: permutation of %llu entries does not fit",
-                             what, (unsigned long long)n);
-    slots = p + 8;
-    values = slots + n * 4 + (n % 2) * 4;
-    if ((rc = column_new(bits, &col)) != 0 || (members = roaring_bitmap_create()) == NULL) {
-        rc = rc ? rc : -ENOMEM;
-        goto out;
-    }
-    for (uint64_t i = 0; i < n; i++) {
-        uint32_t slot = gen_get32(slots + 4 * i);
-        uint64_t v = gen_get64(values + 8 * i);
-        if (i > 0) {
-            uint64_t pv = gen_get64(values + 8 * (i - 1));
-            uint32_t ps = gen_get32(slots + 4 * (i - 1));
-            if (pv > v || (pv == v && ps >= slot)) {
-                rc = BDX_ECORRUPT;
-                goto out;
-            }
-        }
-        if ((rc = column_set(col, slot, v)) != 0)
-            goto out; /* BDX_EINVAL: too wide for the field */
-        roaring_bitmap_add(members, slot);
-    }
-    rc = permutation_build(col, members, out);
-out:
-    column_free(col);
-    bitmap_free_roaring(members);
-    if (rc == BDX_ECORRUPT || rc == BDX_EINVAL)
-        return bdx_error_set(err, BDX_ECORRUPT, "%s: permutation entries out of order or range",
-                             what);
-    if (rc != 0)
-        return bdx_error_set(err, rc, "%s: %s", what, bdx_strerror(rc));
-    return 0;
+    return put_image(w, dictionary_image_size(d), write_dict, d);
 }

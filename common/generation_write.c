@@ -86,19 +86,6 @@ int gen_writer_begin_item(gen_writer_t *w)
     return gen_writer_put(w, zeros, (size_t)(to - w->pos));
 }
 
-static int put_column(gen_writer_t *w, const column_t *c)
-{
-    uint8_t head[16] = {0};
-    int rc;
-
-    gen_put64(head, column_length(c));
-    gen_put32(head + 8, column_bits(c));
-    gen_put32(head + 12, c->width);
-    if ((rc = gen_writer_put(w, head, sizeof(head))) != 0)
-        return rc;
-    return gen_writer_put(w, c->data, (size_t)column_length(c) * c->width);
-}
-
 static uint32_t string_fields(const schema_t *s)
 {
     uint32_t n = 0;
@@ -143,7 +130,7 @@ static int write_base(const index_t *ix, const char *path, uint64_t number, uint
     out->items = o.n;
     for (size_t f = 0; f < s->sort_count; f++) {
         if ((rc = gen_writer_begin(&w, GEN_SEC_COLUMN, (uint32_t)f)) != 0 ||
-            (rc = put_column(&w, ix->sorts[f].col)) != 0 || (rc = gen_writer_end(&w)) != 0 ||
+            (rc = gen_put_column(&w, ix->sorts[f].col)) != 0 || (rc = gen_writer_end(&w)) != 0 ||
             (rc = gen_writer_begin(&w, GEN_SEC_PERM, (uint32_t)f)) != 0 ||
             (rc = gen_put_perm(&w, ix->sorts[f].perm)) != 0 || (rc = gen_writer_end(&w)) != 0)
             goto fail;
@@ -152,7 +139,8 @@ static int write_base(const index_t *ix, const char *path, uint64_t number, uint
         if (ix->filters[f].dict == NULL)
             continue;
         if ((rc = gen_writer_begin(&w, GEN_SEC_DICT, (uint32_t)f)) != 0 ||
-            (rc = gen_put_dict(&w, ix->filters[f].dict, 0)) != 0 || (rc = gen_writer_end(&w)) != 0)
+            (rc = gen_put_dict_image(&w, ix->filters[f].dict)) != 0 ||
+            (rc = gen_writer_end(&w)) != 0)
             goto fail;
     }
     if ((rc = gen_writer_begin(&w, GEN_SEC_DOCVALUES, 0)) != 0 ||

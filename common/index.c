@@ -58,6 +58,7 @@ void index_free(index_t *ix)
     free(ix->filters);
     free(ix->sorts);
     free(ix->counts);
+    free(ix->dict_base);
     bitmap_release(&ix->alive);
     bitmap_release(&ix->touched);
     docvalues_free(ix->dv);

@@ -60,6 +60,9 @@ struct index {
     /* Identity of the base file this index was loaded from (generation_load()), 0 = none: a
      * delta can only be written against that base. */
     uint64_t base_id;
+    /* Per filter field: dictionary_count() of that base (strings a delta must add start
+     * there); NULL when not loaded from a generation. */
+    int64_t *dict_base;
     /* scratch reused by every write (the index has a single writer) */
     docvalues_rec_t old, cur;
     int64_t *keys;

@@ -1,6 +1,7 @@
 /*
  * permutation: slots sorted by (value, slot), built with a stable LSD radix sort. Members are
- * collected in slot order, so sorting stably by value alone gives (value, slot) order.
+ * collected in slot order, so sorting stably by value alone gives (value, slot) order. An image
+ * is the two arrays as they are in memory, so opening one points the arrays into the buffer.
  */
 #include "common/permutation.h"
 
@@ -10,9 +11,20 @@
 
 #include "common/radix.h"
 
+/* Image integers are stored little-endian and read in place. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+               "permutation images need a little-endian host");
+
+#define IMAGE_MAGIC "BDXPRM\0\0"
+#define IMAGE_VERSION 1u
+#define IMAGE_HEADER 32u
+#define IMAGE_ALIGN 32u
+#define IMAGE_SPOT_CHECKS 64u
+
 struct permutation {
     uint32_t count;
     uint8_t width;   /* bytes per stored value: 1, 2, 4 or 8 */
+    bool borrowed;   /* slots and values point into an image (not freed) */
     uint32_t *slots; /* count entries */
     void *values;    /* count entries of `width` bytes */
 };
@@ -103,8 +115,10 @@ void permutation_free(permutation_t *p)
 {
     if (p == NULL)
         return;
-    free(p->slots);
-    free(p->values);
+    if (!p->borrowed) {
+        free(p->slots);
+        free(p->values);
+    }
     free(p);
 }
 
@@ -158,9 +172,109 @@ static uint32_t upper_bound(const permutation_t *p, uint64_t value, uint32_t slo
     return lo;
 }
 
+unsigned permutation_width(const permutation_t *p)
+{
+    return p->width;
+}
+
 size_t permutation_memory(const permutation_t *p)
 {
+    if (p->borrowed)
+        return sizeof(*p);
     return sizeof(*p) + (size_t)p->count * (sizeof(uint32_t) + p->width);
+}
+
+static size_t align_up(size_t n)
+{
+    return (n + IMAGE_ALIGN - 1) & ~(size_t)(IMAGE_ALIGN - 1);
+}
+
+size_t permutation_image_size(const permutation_t *p)
+{
+    return IMAGE_HEADER + align_up((size_t)p->count * sizeof(uint32_t)) +
+           align_up((size_t)p->count * p->width);
+}
+
+void permutation_image_write(const permutation_t *p, void *buf)
+{
+    unsigned char *b = buf;
+    uint32_t version = IMAGE_VERSION;
+    size_t slots = (size_t)p->count * sizeof(uint32_t), values = (size_t)p->count * p->width;
+    size_t at = IMAGE_HEADER;
+
+    memset(b, 0, IMAGE_HEADER);
+    memcpy(b, IMAGE_MAGIC, 8);
+    memcpy(b + 8, &version, 4);
+    b[12] = p->width;
+    memcpy(b + 16, &p->count, 4);
+    if (slots > 0)
+        memcpy(b + at, p->slots, slots);
+    memset(b + at + slots, 0, align_up(slots) - slots);
+    at += align_up(slots);
+    if (values > 0)
+        memcpy(b + at, p->values, values);
+    memset(b + at + values, 0, align_up(values) - values);
+}
+
+int permutation_image_open(const void *buf, size_t size, permutation_t **out, bdx_error_t *err)
+{
+    const unsigned char *b = buf;
+    uint32_t version, count;
+    unsigned width;
+    size_t need;
+    permutation_t *p;
+
+    *out = NULL;
+    if (((uintptr_t)buf & (IMAGE_ALIGN - 1)) != 0)
+        return bdx_error_set(err, BDX_EINVAL, "permutation image: buffer not %u-byte aligned",
+                             IMAGE_ALIGN);
+    if (size < IMAGE_HEADER)
+        return bdx_error_set(err, BDX_ECORRUPT, "permutation image: %zu bytes, header needs %u",
+                             size, IMAGE_HEADER);
+    if (memcmp(b, IMAGE_MAGIC, 8) != 0)
+        return bdx_error_set(err, BDX_ECORRUPT, "permutation image: bad magic");
+    memcpy(&version, b + 8, 4);
+    if (version != IMAGE_VERSION)
+        return bdx_error_set(err, BDX_EVERSION,
+                             "permutation image: version %u, this build reads %u", version,
+                             IMAGE_VERSION);
+    width = b[12];
+    if (width != 1 && width != 2 && width != 4 && width != 8)
+        return bdx_error_set(err, BDX_ECORRUPT, "permutation image: value width %u", width);
+    memcpy(&count, b + 16, 4);
+    /* count < 2^32 and width <= 8: no overflow in size_t on a 64-bit host. */
+    need =
+        IMAGE_HEADER + align_up((size_t)count * sizeof(uint32_t)) + align_up((size_t)count * width);
+    if (need > size)
+        return bdx_error_set(err, BDX_ECORRUPT,
+                             "permutation image: count %u needs %zu bytes, image has %zu", count,
+                             need, size);
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return bdx_error_set(err, -ENOMEM, "permutation image: out of memory");
+    p->count = count;
+    p->width = (uint8_t)width;
+    p->borrowed = true;
+    /* Never written through: a permutation is immutable. */
+    p->slots = (uint32_t *)(b + IMAGE_HEADER);
+    p->values = (void *)(b + IMAGE_HEADER + align_up((size_t)count * sizeof(uint32_t)));
+    if (count > 1) {
+        /* Spot-check the order at evenly spaced positions: catches an image of the wrong kind
+         * or garbage that a checksum would not (a writer bug), in O(1). */
+        uint32_t step = count / IMAGE_SPOT_CHECKS > 0 ? count / IMAGE_SPOT_CHECKS : 1, prev = 0;
+        for (uint64_t at = step; at < count; at += step) {
+            uint32_t pos = (uint32_t)at;
+            if (!less(value_at(p, prev), p->slots[prev], value_at(p, pos), p->slots[pos])) {
+                permutation_free(p);
+                return bdx_error_set(err, BDX_ECORRUPT,
+                                     "permutation image: entries %u and %u out of order", prev,
+                                     pos);
+            }
+            prev = pos;
+        }
+    }
+    *out = p;
+    return 0;
 }
 
 void permutation_iter_init(permutation_iter_t *it, const permutation_t *p, bool desc,

@@ -15,7 +15,13 @@
  *
  * Cost: 4 bytes (slot) + the column's value width per member. Build: a stable radix sort.
  *
- * Concurrency: immutable after permutation_build(); any number of threads may read it.
+ * Image: permutation_image_write() stores it (docs/format/images.md, "permutation");
+ * permutation_image_open() reads it back zero copy. Being immutable, an opened permutation never
+ * copies anything: it borrows the image for its whole life.
+ *
+ * Concurrency: immutable after permutation_build() / permutation_image_open(); any number of
+ * threads may read it. An opened permutation borrows its image: the bytes must stay mapped and
+ * unchanged until permutation_free().
  */
 #ifndef BITDEX_PERMUTATION_H
 #define BITDEX_PERMUTATION_H
@@ -26,6 +32,7 @@
 #include <stdint.h>
 
 #include "common/column.h"
+#include "common/error.h"
 
 typedef struct permutation permutation_t;
 
@@ -36,7 +43,7 @@ typedef struct permutation permutation_t;
  */
 int permutation_build(const column_t *col, const roaring_bitmap_t *members, permutation_t **out);
 
-/* Frees it. NULL is a no-op. */
+/* Frees it (borrowed image bytes are the caller's). NULL is a no-op. */
 void permutation_free(permutation_t *p);
 
 /* Number of entries. */
@@ -49,8 +56,31 @@ uint64_t permutation_value(const permutation_t *p, uint32_t pos);
 /* First position whose (value, slot) is >= (value, slot), or permutation_count(). O(log n). */
 uint32_t permutation_lower_bound(const permutation_t *p, uint64_t value, uint32_t slot);
 
-/* Bytes of memory it uses. */
+/* Bytes of value each entry stores (1, 2, 4 or 8: the width of the column it was built from). */
+unsigned permutation_width(const permutation_t *p);
+
+/* Bytes of private memory it uses (the arrays count only when owned, not when borrowed). */
 size_t permutation_memory(const permutation_t *p);
+
+/* Bytes permutation_image_write() writes: a 32-byte header, then the slots and the values, each
+ * array padded to 32 bytes. */
+size_t permutation_image_size(const permutation_t *p);
+
+/* Writes the image of `p` into `buf`: 32-byte aligned, permutation_image_size(p) bytes, every
+ * byte written (padding is zero). */
+void permutation_image_write(const permutation_t *p, void *buf);
+
+/*
+ * Opens a permutation over the image in buf[0, size), zero copy: it borrows buf, which must be
+ * 32-byte aligned and outlive *out (caller frees *out with permutation_free()). Checks in O(1):
+ * magic, version, value width, that count entries of both arrays lie inside `size`, and that 64
+ * evenly spaced entries are in (value, slot) order. It does not check the whole order in O(n)
+ * (that would read the whole mapping at load), nor that the values fit the field's bits; the
+ * containing generation file's checksum vouches for the bytes. Returns 0, BDX_ECORRUPT or
+ * BDX_EVERSION (err says what is wrong), BDX_EINVAL when buf is misaligned, or -ENOMEM. Nothing
+ * to free after a failure.
+ */
+int permutation_image_open(const void *buf, size_t size, permutation_t **out, bdx_error_t *err);
 
 /* A walk in either direction. Plain data; no cleanup needed. */
 typedef struct permutation_iter {

@@ -231,6 +231,10 @@ int wal_reader_next(wal_reader_t *r, uint64_t *lsn, const void **payload, size_t
 /* The LSN the next successful wal_reader_next() returns. */
 uint64_t wal_reader_next_lsn(const wal_reader_t *r);
 
+/* Where the frame the last successful wal_reader_next() returned lies: the path of its segment
+ * (copied into path[0, n)) and its byte offset in that file. For bitdex-inspect. */
+void wal_reader_position(const wal_reader_t *r, char *path, size_t n, uint64_t *offset);
+
 /* Closes and frees `r` (NULL is a no-op). */
 void wal_reader_close(wal_reader_t *r);
 

@@ -29,6 +29,7 @@ struct wal_reader {
     uint64_t seg_lsn;  /* its first LSN */
     wal_rbuf_t rb;
     uint64_t off;      /* where the next frame starts in the current segment */
+    uint64_t last_off; /* where the frame last returned starts (in the current segment) */
     uint64_t next_lsn; /* the LSN that frame must have */
     int failed;        /* sticky error */
     bdx_error_t failed_err;
@@ -282,6 +283,7 @@ int wal_reader_next(wal_reader_t *r, uint64_t *lsn, const void **payload, size_t
                                          "frame has LSN %" PRIu64 ", expected %" PRIu64, f.lsn,
                                          r->next_lsn),
                             err);
+            r->last_off = r->off;
             r->off += f.size;
             r->next_lsn++;
             if (f.lsn < r->from_lsn)
@@ -323,6 +325,12 @@ int wal_reader_next(wal_reader_t *r, uint64_t *lsn, const void **payload, size_t
 uint64_t wal_reader_next_lsn(const wal_reader_t *r)
 {
     return r->next_lsn < r->from_lsn ? r->from_lsn : r->next_lsn;
+}
+
+void wal_reader_position(const wal_reader_t *r, char *path, size_t n, uint64_t *offset)
+{
+    wal_segment_path(path, n, r->dir, r->seg_lsn);
+    *offset = r->last_off;
 }
 
 void wal_reader_close(wal_reader_t *r)

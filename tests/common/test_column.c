@@ -1,9 +1,41 @@
-/* Tests common/column.c: widths, growth, edges. */
+/* Tests common/column.c: widths, growth, edges, paging, images and copy on write. */
 #include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "common/column.h"
 #include "common/error.h"
 #include "common/schema.h"
+#include "image_buf.h"
+
+static uint64_t seed, rng;
+
+static void seed_init(void)
+{
+    const char *s = getenv("BITDEX_TEST_SEED");
+    seed = s != NULL ? strtoull(s, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
+    rng = seed;
+    cr_log_info("seed=%llu", (unsigned long long)seed);
+}
+
+static uint64_t rnd(void)
+{
+    uint64_t z = (rng += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+#define SEEDFMT "seed=%llu (rerun with BITDEX_TEST_SEED=%llu)"
+#define SEEDARG (unsigned long long)seed, (unsigned long long)seed
+
+/* Bytes per value of a column of `bits` bits (the model of the element width). */
+static size_t width_of(unsigned bits)
+{
+    return bits <= 8 ? 1 : bits <= 16 ? 2 : bits <= 32 ? 4 : 8;
+}
 
 Test(column, widths_and_edges)
 {
@@ -32,7 +64,9 @@ Test(column, widths_and_edges)
         cr_assert_eq(column_get(c, 99999), 0, "growth zero-fills");
         cr_assert_eq(column_set(c, 5, 0), 0);
         cr_assert_eq(column_get(c, 5), 0);
-        cr_assert_geq(column_memory(c), 100001);
+        /* Private memory: the two pages written (the gap between them borrows zeros). */
+        cr_assert_geq(column_memory(c), 2 * COLUMN_PAGE_SLOTS * width_of(bits[i]));
+        cr_assert_lt(column_memory(c), 100001, "the gap costs no pages");
         column_shrink(c);
         cr_assert_eq(column_get(c, 100000), 1);
         cr_assert_eq(column_get(c, 5), 0);
@@ -65,4 +99,343 @@ Test(column, sequential_fill_and_reserve)
         cr_assert_eq(column_get(c, s), (uint64_t)(uint32_t)(s * 7u));
     cr_assert_eq(column_length(c), 1000000);
     column_free(c);
+}
+
+/* The model: a plain array of `cap` values and the column's length. */
+typedef struct model {
+    uint64_t *v;
+    uint64_t cap, length;
+} model_t;
+
+static void model_set(model_t *m, uint32_t slot, uint64_t value)
+{
+    if (slot >= m->cap) {
+        uint64_t cap = (uint64_t)slot + 1 + m->cap;
+        m->v = realloc(m->v, cap * sizeof(*m->v));
+        cr_assert_not_null(m->v);
+        memset(m->v + m->cap, 0, (cap - m->cap) * sizeof(*m->v));
+        m->cap = cap;
+    }
+    m->v[slot] = value;
+    if (slot >= m->length)
+        m->length = (uint64_t)slot + 1;
+}
+
+static uint64_t random_value(unsigned bits)
+{
+    uint64_t max = schema_bits_max(bits);
+    switch (rnd() % 4) {
+    case 0:
+        return 0;
+    case 1:
+        return max;
+    default:
+        return bits == 64 ? rnd() : rnd() % (max + 1);
+    }
+}
+
+/* A slot near a page boundary, inside `span`, or anywhere below `span`. */
+static uint32_t random_slot(uint64_t span)
+{
+    if (span == 0)
+        return 0;
+    if (rnd() % 3 == 0) {
+        uint64_t page = rnd() % (span / COLUMN_PAGE_SLOTS + 1);
+        int64_t s = (int64_t)(page * COLUMN_PAGE_SLOTS) + (int64_t)(rnd() % 5) - 2;
+        if (s < 0)
+            s = 0;
+        return (uint32_t)((uint64_t)s % span);
+    }
+    return (uint32_t)(rnd() % span);
+}
+
+static void random_writes(column_t *c, model_t *m, unsigned bits, int n, uint64_t span)
+{
+    for (int i = 0; i < n; i++) {
+        uint32_t slot = random_slot(span);
+        uint64_t v = random_value(bits);
+        cr_assert_eq(column_set(c, slot, v), 0, "slot %u " SEEDFMT, slot, SEEDARG);
+        model_set(m, slot, v);
+    }
+}
+
+static void check(const column_t *c, const model_t *m, unsigned bits, const char *what)
+{
+    cr_assert_eq(column_length(c), m->length, "%s: length " SEEDFMT, what, SEEDARG);
+    cr_assert_eq(column_bits(c), bits);
+    for (uint64_t s = 0; s < m->length; s++)
+        if (column_get(c, (uint32_t)s) != m->v[s])
+            cr_assert_fail("%s: bits %u slot %llu: %llu, model %llu " SEEDFMT, what, bits,
+                           (unsigned long long)s, (unsigned long long)column_get(c, (uint32_t)s),
+                           (unsigned long long)m->v[s], SEEDARG);
+    cr_assert_eq(column_get(c, (uint32_t)m->length), 0, "%s: past the end", what);
+    cr_assert_eq(column_get(c, UINT32_MAX), 0);
+}
+
+/* Writes c's image into a sealed (read-only) buffer. */
+static void image_of(const column_t *c, image_buf_t *b)
+{
+    size_t size = column_image_size(c);
+
+    cr_assert_eq(size % 32, 0);
+    cr_assert_eq(size, 32 + (column_length(c) * width_of(column_bits(c)) + 31) / 32 * 32);
+    image_buf_init(b, size);
+    memset(b->data, 0xAB, size); /* every byte must be written */
+    column_image_write(c, b->data);
+    for (size_t i = 32 + column_length(c) * width_of(column_bits(c)); i < size; i++)
+        cr_assert_eq(((unsigned char *)b->data)[i], 0, "padding byte %zu", i);
+    image_buf_seal(b);
+}
+
+Test(column, random_vs_model)
+{
+    static const unsigned bits[] = {1, 8, 13, 16, 32, 33, 64};
+
+    seed_init();
+    for (size_t i = 0; i < sizeof(bits) / sizeof(*bits); i++) {
+        column_t *c;
+        model_t m = {0};
+        uint64_t span = 1 + rnd() % (8 * COLUMN_PAGE_SLOTS);
+        cr_assert_eq(column_new(bits[i], &c), 0);
+        random_writes(c, &m, bits[i], 3000, span);
+        check(c, &m, bits[i], "filled");
+        if (rnd() % 2)
+            cr_assert_eq(column_reserve(c, span * 2), 0);
+        column_shrink(c);
+        check(c, &m, bits[i], "shrunk");
+        random_writes(c, &m, bits[i], 3000, span * 2);
+        check(c, &m, bits[i], "grown");
+        column_free(c);
+        free(m.v);
+    }
+}
+
+Test(column, image_roundtrip_and_copy_on_write)
+{
+    static const unsigned bits[] = {1, 7, 8, 9, 16, 17, 32, 33, 64};
+
+    seed_init();
+    for (size_t i = 0; i < sizeof(bits) / sizeof(*bits); i++) {
+        for (int shape = 0; shape < 4; shape++) {
+            column_t *c, *o, *o2;
+            model_t m = {0};
+            image_buf_t b, b2;
+            bdx_error_t err;
+            uint64_t span = shape == 0   ? 0
+                            : shape == 1 ? 1 + rnd() % 100
+                            : shape == 2 ? COLUMN_PAGE_SLOTS * (1 + rnd() % 3)
+                                         : 1 + rnd() % (6 * COLUMN_PAGE_SLOTS);
+            size_t owned_before;
+
+            cr_assert_eq(column_new(bits[i], &c), 0);
+            if (span > 0) {
+                random_writes(c, &m, bits[i], 2000, span);
+                if (rnd() % 2)
+                    column_shrink(c);
+            }
+            image_of(c, &b);
+            cr_assert_eq(column_image_open(b.data, b.size, &o, &err), 0, "%s", err.msg);
+            check(o, &m, bits[i], "opened");
+            owned_before = column_memory(o);
+            /* Opening owns no page: only the struct and the page table. */
+            cr_assert_leq(owned_before, sizeof(column_t) + 9 * (m.length / COLUMN_PAGE_SLOTS + 9),
+                          SEEDFMT, SEEDARG);
+            /* Writes inside the image, in the image's last (partial) page, and past its end. */
+            random_writes(o, &m, bits[i], 500, m.length + 1);
+            random_writes(o, &m, bits[i], 200, m.length + 3 * COLUMN_PAGE_SLOTS + 7);
+            check(o, &m, bits[i], "written after open");
+            cr_assert_gt(column_memory(o), owned_before);
+            /* The original (which wrote the image) is unaffected. */
+            column_free(c);
+            /* The image of a partly borrowed column round-trips too. */
+            image_of(o, &b2);
+            cr_assert_eq(column_image_open(b2.data, b2.size, &o2, &err), 0, "%s", err.msg);
+            check(o2, &m, bits[i], "reopened");
+            column_shrink(o2);
+            check(o2, &m, bits[i], "reopened, shrunk");
+            column_free(o2);
+            column_free(o);
+            image_buf_free(&b2);
+            image_buf_free(&b);
+            free(m.v);
+        }
+    }
+}
+
+/* Private memory follows the pages written, not the image size. */
+Test(column, memory_follows_writes)
+{
+    enum {
+        N = 1000000
+    };
+    column_t *c, *o;
+    image_buf_t b;
+    bdx_error_t err;
+    size_t base, image, page = COLUMN_PAGE_SLOTS * 4;
+    uint32_t start;
+    uint8_t *touched;
+    size_t pages = 0;
+
+    seed_init();
+    cr_assert_eq(column_new(32, &c), 0);
+    for (uint32_t s = 0; s < N; s++)
+        cr_assert_eq(column_set(c, s, s ^ 0x5555u), 0);
+    image_of(c, &b);
+    image = b.size;
+    column_free(c);
+    cr_assert_eq(column_image_open(b.data, b.size, &o, &err), 0, "%s", err.msg);
+    base = column_memory(o);
+    cr_assert_lt(base, image / 100, "opening copies nothing");
+
+    /* 1% of the slots, contiguous: about 1% of the image (page granularity). */
+    start = (uint32_t)(rnd() % (N - N / 100));
+    for (uint32_t s = start; s < start + N / 100; s++)
+        cr_assert_eq(column_set(o, s, 7), 0);
+    cr_assert_geq(column_memory(o) - base, (size_t)N / 100 * 4);
+    cr_assert_leq(column_memory(o) - base, (size_t)N / 100 * 4 + 2 * page,
+                  "%zu private bytes for 1%% of a %zu-byte image " SEEDFMT, column_memory(o) - base,
+                  image, SEEDARG);
+    cr_assert_lt((double)(column_memory(o) - base) / (double)image, 0.02);
+
+    /* Scattered single writes: exactly one page each, however many writes per page. */
+    base = column_memory(o);
+    touched = calloc(N / COLUMN_PAGE_SLOTS + 1, 1);
+    for (uint32_t s = start; s < start + N / 100; s++)
+        touched[s / COLUMN_PAGE_SLOTS] = 1; /* already owned */
+    for (int i = 0; i < 200; i++) {
+        uint32_t s = (uint32_t)(rnd() % N);
+        cr_assert_eq(column_set(o, s, 9), 0);
+        cr_assert_eq(column_get(o, s), 9);
+        if (!touched[s / COLUMN_PAGE_SLOTS]) {
+            touched[s / COLUMN_PAGE_SLOTS] = 1;
+            /* the last page is partial: count what it holds */
+            pages += s / COLUMN_PAGE_SLOTS == (N - 1) / COLUMN_PAGE_SLOTS
+                         ? (N % COLUMN_PAGE_SLOTS) * 4
+                         : page;
+        }
+    }
+    cr_assert_eq(column_memory(o) - base, pages, SEEDFMT, SEEDARG);
+    for (uint32_t s = 0; s < N; s += 4099) {
+        uint64_t v = column_get(o, s);
+        cr_assert(v == (s ^ 0x5555u) || v == 7 || v == 9);
+    }
+    free(touched);
+    column_free(o);
+    image_buf_free(&b);
+}
+
+/* A sparse write far past the end costs page-table entries, not pages. */
+Test(column, sparse_growth_borrows_zero_pages)
+{
+    column_t *c;
+
+    cr_assert_eq(column_new(64, &c), 0);
+    cr_assert_eq(column_set(c, 3, 1), 0);
+    cr_assert_eq(column_set(c, 4000000000u, 2), 0);
+    cr_assert_lt(column_memory(c), 16 * 1024 * 1024);
+    cr_assert_eq(column_get(c, 3), 1);
+    cr_assert_eq(column_get(c, 4000000000u), 2);
+    cr_assert_eq(column_get(c, 2000000000u), 0);
+    cr_assert_eq(column_set(c, 2000000000u, 5), 0, "copy on write of a zero page");
+    cr_assert_eq(column_get(c, 2000000000u), 5);
+    cr_assert_eq(column_get(c, 2000000001u), 0);
+    cr_assert_eq(column_get(c, 1999999999u), 0);
+    cr_assert_eq(column_set(c, UINT32_MAX, 6), 0);
+    cr_assert_eq(column_length(c), (uint64_t)UINT32_MAX + 1);
+    cr_assert_eq(column_get(c, UINT32_MAX), 6);
+    column_free(c);
+}
+
+/* A 40-slot 16-bit image for the corruption tests. */
+static void small_image(image_buf_t *b)
+{
+    column_t *c;
+
+    cr_assert_eq(column_new(16, &c), 0);
+    for (uint32_t s = 0; s < 40; s++)
+        cr_assert_eq(column_set(c, s, s * 3), 0);
+    image_buf_init(b, column_image_size(c));
+    column_image_write(c, b->data);
+    column_free(c);
+}
+
+static int open_rc(const image_buf_t *b, size_t size)
+{
+    column_t *o = NULL;
+    bdx_error_t err;
+    int rc = column_image_open(b->data, size, &o, &err);
+    if (rc != 0) {
+        cr_assert_null(o);
+        cr_assert_eq(err.code, rc);
+        cr_assert_neq(err.msg[0], '\0');
+    }
+    column_free(o);
+    return rc;
+}
+
+Test(column, corrupt_images)
+{
+    image_buf_t b;
+    unsigned char *p;
+    uint64_t len;
+    uint32_t ver;
+
+    seed_init();
+    small_image(&b);
+    p = b.data;
+    cr_assert_eq(open_rc(&b, b.size), 0);
+    cr_assert_eq(open_rc(&b, b.size + 64), 0, "a larger section is fine");
+    cr_assert_eq(open_rc(&b, 0), BDX_ECORRUPT);
+    cr_assert_eq(open_rc(&b, 31), BDX_ECORRUPT, "truncated header");
+    cr_assert_eq(open_rc(&b, 32 + 79), BDX_ECORRUPT, "truncated values");
+    cr_assert_eq(open_rc(&b, 32 + 80), 0, "exactly the values");
+    {
+        column_t *o;
+        cr_assert_eq(column_image_open(p + 8, b.size - 8, &o, NULL), BDX_EINVAL, "misaligned");
+    }
+    p[0] ^= 1;
+    cr_assert_eq(open_rc(&b, b.size), BDX_ECORRUPT, "magic");
+    p[0] ^= 1;
+    memcpy(&ver, p + 8, 4);
+    ver = 2;
+    memcpy(p + 8, &ver, 4);
+    cr_assert_eq(open_rc(&b, b.size), BDX_EVERSION);
+    ver = 0;
+    memcpy(p + 8, &ver, 4);
+    cr_assert_eq(open_rc(&b, b.size), BDX_EVERSION);
+    ver = 1;
+    memcpy(p + 8, &ver, 4);
+    p[12] = 0;
+    cr_assert_eq(open_rc(&b, b.size), BDX_ECORRUPT, "bits 0");
+    p[12] = 65;
+    cr_assert_eq(open_rc(&b, b.size), BDX_ECORRUPT, "bits 65");
+    p[12] = 16;
+    p[13] = 4;
+    cr_assert_eq(open_rc(&b, b.size), BDX_ECORRUPT, "width does not match bits");
+    p[13] = 2;
+    memcpy(&len, p + 16, 8);
+    cr_assert_eq(len, 40);
+    for (uint64_t bad = 41; bad < 41 + 64; bad++) {
+        uint64_t x = bad == 41 + 63 ? UINT64_MAX : bad == 41 + 62 ? (1ull << 32) + 1 : bad * 97;
+        memcpy(p + 16, &x, 8);
+        cr_assert_eq(open_rc(&b, b.size), BDX_ECORRUPT, "length %llu", (unsigned long long)x);
+    }
+    memcpy(p + 16, &len, 8);
+    cr_assert_eq(open_rc(&b, b.size), 0);
+    /* Random header damage: an error or a column whose reads stay inside the image. */
+    for (int i = 0; i < 2000; i++) {
+        unsigned char save[32];
+        column_t *o = NULL;
+        memcpy(save, p, 32);
+        for (int k = 0; k < 3; k++)
+            p[rnd() % 32] ^= (unsigned char)(1u << (rnd() % 8));
+        if (column_image_open(p, b.size, &o, NULL) == 0) {
+            for (uint64_t s = 0; s < column_length(o); s++)
+                (void)column_get(o, (uint32_t)s);
+            cr_assert_eq(column_set(o, 3, 1), 0);
+            column_free(o);
+        }
+        memcpy(p, save, 32);
+    }
+    image_buf_free(&b);
 }
