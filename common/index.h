@@ -258,19 +258,17 @@ uint64_t index_sort_dirty_count(const index_t *ix, size_t field);
  * bsi_exists(index_sort_bsi()) for presence). */
 uint64_t index_sort_value(const index_t *ix, size_t field, uint32_t slot);
 
-<<<<<<< HEAD
 /* Slots written since the generation base this index was loaded from (generation_load(); for
  * an index built from scratch: every slot ever written). A superset: a write that changed
  * nothing may still mark its slot. The generation writer takes per-slot data of these slots
  * into a delta. Never NULL. */
 const roaring_bitmap_t *index_touched(const index_t *ix);
-=======
+
 /* The filter values of the document at `slot` (GetDocuments), decoded into `rec`, which the
  * caller prepared with docvalues_rec_init(rec, schema filter_count) and frees; keys of STRING
  * fields are dictionary keys (index_dict()). A slot without a live document gives every field
  * DOCVALUES_NONE. 0 or -ENOMEM. */
 int index_doc_filters(const index_t *ix, uint32_t slot, docvalues_rec_t *rec);
->>>>>>> h-query
 
 /* Memory use, by kind. */
 void index_memory(const index_t *ix, index_memory_t *stats);
