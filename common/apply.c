@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/docstore.h"
+
 #define PATH_MAX_LEN 96
 
 /* ---- validation ---- */
@@ -394,6 +396,7 @@ int apply_check(const index_t *ix, const limits_t *limits, const Bitdex__V1__App
 
 typedef struct scratch {
     const schema_t *schema;
+    docstore_buf_t blob;         /* stored fields of the current op */
     index_doc_filter_t *filters; /* schema filter_count */
     index_doc_sort_t *sorts;     /* schema sort_count */
     int64_t *ints;               /* value storage for the current op */
@@ -511,6 +514,28 @@ static int build_doc(scratch_t *sc, const Bitdex__V1__Document *d, bool defaults
     return 0;
 }
 
+/* Merges the n stored fields into the document's blob (`keep`: on top of its current blob,
+ * else from nothing, as a Put) and stores the result. No fields and `keep`: nothing to do. */
+static int write_stored(index_t *ix, scratch_t *sc, uint32_t id, bool keep,
+                        Bitdex__V1__StoredFieldValue *const *fields, size_t n, bdx_error_t *err)
+{
+    const uint8_t *old = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (n == 0 && keep)
+        return 0;
+    if (keep)
+        old = index_stored(ix, id, &len);
+    if ((rc = docstore_merge(index_schema(ix), old, len, fields, n, &sc->blob, err)) != 0)
+        return rc;
+    if (!keep && sc->blob.len == 0)
+        return 0; /* index_put() removed the old blob */
+    if ((rc = index_set_stored(ix, id, sc->blob.data, sc->blob.len)) != 0)
+        return bdx_error_set(err, rc, "slot %u: stored fields: %s", id, bdx_strerror(rc));
+    return 0;
+}
+
 static int run_set(index_t *ix, scratch_t *sc, const Bitdex__V1__SetOp *op, bdx_error_t *err)
 {
     const schema_t *s = sc->schema;
@@ -532,8 +557,10 @@ static int run_set(index_t *ix, scratch_t *sc, const Bitdex__V1__SetOp *op, bdx_
         if (fi < 0 || op->sort->kind_case != BITDEX__V1__SORT_FIELD_VALUE__KIND_VALUE)
             return bdx_error_set(err, BDX_EINVAL, "unchecked sort value");
         return index_set_sort(ix, op->id, (size_t)fi, op->sort->value, err);
+    case BITDEX__V1__SET_OP__FIELD_STORED:
+        return write_stored(ix, sc, op->id, true, &op->stored, 1, err);
     default:
-        return 0; /* stored: no document store yet (apply.h) */
+        return bdx_error_set(err, BDX_EINVAL, "no field set");
     }
 }
 
@@ -557,26 +584,29 @@ static int run_multi(index_t *ix, scratch_t *sc, const Bitdex__V1__MultiValueOp 
 static int run_op(index_t *ix, scratch_t *sc, const Bitdex__V1__Op *op, bool *skipped,
                   bdx_error_t *err)
 {
+    const Bitdex__V1__Document *d;
     index_doc_t doc;
-    uint32_t id;
     int rc;
 
     *skipped = false;
     switch (op->op_case) {
     case BITDEX__V1__OP__OP_PUT:
-        if ((rc = build_doc(sc, op->put->document, true, &doc)) != 0)
+        d = op->put->document;
+        if ((rc = build_doc(sc, d, true, &doc)) != 0 || (rc = index_put(ix, d->id, &doc, err)) != 0)
             return rc;
-        return index_put(ix, op->put->document->id, &doc, err);
+        return write_stored(ix, sc, d->id, false, d->stored_fields, d->n_stored_fields, err);
     case BITDEX__V1__OP__OP_MERGE:
-        id = op->merge->document->id;
-        if (!index_doc_exists(ix, id)) { /* creates: unlisted fields default as in Put */
-            if ((rc = build_doc(sc, op->merge->document, true, &doc)) != 0)
+        d = op->merge->document;
+        if (!index_doc_exists(ix, d->id)) { /* creates: unlisted fields default as in Put */
+            if ((rc = build_doc(sc, d, true, &doc)) != 0 ||
+                (rc = index_put(ix, d->id, &doc, err)) != 0)
                 return rc;
-            return index_put(ix, id, &doc, err);
+            return write_stored(ix, sc, d->id, false, d->stored_fields, d->n_stored_fields, err);
         }
-        if ((rc = build_doc(sc, op->merge->document, false, &doc)) != 0)
+        if ((rc = build_doc(sc, d, false, &doc)) != 0 ||
+            (rc = index_merge(ix, d->id, &doc, err)) != 0)
             return rc;
-        return index_merge(ix, id, &doc, err);
+        return write_stored(ix, sc, d->id, true, d->stored_fields, d->n_stored_fields, err);
     case BITDEX__V1__OP__OP_DELETE:
         if (!(*skipped = !index_doc_exists(ix, op->delete_->id)))
             return index_delete(ix, op->delete_->id);
@@ -631,5 +661,6 @@ out:
     free(sc.sorts);
     free(sc.ints);
     free(sc.strs);
+    docstore_buf_free(&sc.blob);
     return rc;
 }

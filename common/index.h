@@ -6,7 +6,8 @@
  * bools, the dictionary key for strings), one bitmap of the slots holding an explicit null, and
  * one "exists" bitmap of the slots holding at least one value. Per sort field: a BSI, a dense
  * column, a permutation built in bulk and a "dirty" bitmap of the slots changed since that
- * build. Plus the `alive` bitmap of live documents.
+ * build. Plus the `alive` bitmap of live documents, and each document's stored fields as one
+ * blob in a docstore (common/docstore.h).
  *
  * Deletes and replacements are clean: when a document loses a value, its bit is cleared from
  * that value's bitmap; a deleted document leaves no bit anywhere except in the dirty bitmaps
@@ -35,6 +36,7 @@
 #include "common/bsi.h"
 #include "common/column.h"
 #include "common/dictionary.h"
+#include "common/docstore.h"
 #include "common/error.h"
 #include "common/permutation.h"
 #include "common/schema.h"
@@ -79,6 +81,7 @@ typedef struct index_memory {
     size_t dictionaries;   /* string dictionaries */
     size_t maps;           /* value -> bitmap maps and key order */
     size_t forward;        /* per-document value records (clean replace / delete) */
+    size_t docstore;       /* stored-field blobs (owned bytes; not an image they are read from) */
     size_t total;          /* everything above */
     /* Breakdown of the bitmap figures after index_freeze() (all 0 before). The per-kind figures
      * above count each frozen bitmap's arena bytes and its view header; arena bytes no bitmap
@@ -121,7 +124,7 @@ int index_check_values(const index_t *ix, size_t field, const index_values_t *va
 /* ---- writes (each validates first; on error nothing changed) ---- */
 
 /* Replaces the whole document at `slot` (creating it if missing). Fields not present end up
- * with no value. Fastest when new slots arrive in increasing order (bulk load). Returns 0,
+ * with no value, and its stored fields are removed (set them after with index_set_stored()). Fastest when new slots arrive in increasing order (bulk load). Returns 0,
  * -ENOMEM or BDX_EINVAL. */
 int index_put(index_t *ix, uint32_t slot, const index_doc_t *doc, bdx_error_t *err);
 
@@ -130,7 +133,8 @@ int index_put(index_t *ix, uint32_t slot, const index_doc_t *doc, bdx_error_t *e
 int index_merge(index_t *ix, uint32_t slot, const index_doc_t *doc, bdx_error_t *err);
 
 /* Deletes the document (clean: its bits are cleared from every bitmap; its slots are marked
- * dirty in every sort field it had a value in). No-op when the slot is not alive. 0 or -ENOMEM. */
+ * dirty in every sort field it had a value in; its stored-field blob is removed). No-op when
+ * the slot is not alive. 0 or -ENOMEM. */
 int index_delete(index_t *ix, uint32_t slot);
 
 /* Sets one filter field (null, or the given values) of the document; creates the document if
@@ -149,6 +153,12 @@ int index_add_values(index_t *ix, uint32_t slot, size_t field, const index_value
                      bdx_error_t *err);
 int index_remove_values(index_t *ix, uint32_t slot, size_t field, const index_values_t *values,
                         bdx_error_t *err);
+
+/* Sets the document's stored-field blob (docstore codec, common/docstore.h; copied, not
+ * checked) and creates the document if missing; len 0 removes the blob (the document stays).
+ * index_merge() and index_set_*() keep the blob; index_put() removes it. Returns 0, -ENOMEM
+ * or BDX_ETOOBIG (over 16 MiB). */
+int index_set_stored(index_t *ix, uint32_t slot, const void *blob, size_t len);
 
 /* ---- bulk load ---- */
 
@@ -172,7 +182,7 @@ int index_bulk_flush(index_t *ix);
 int index_rebuild_perms(index_t *ix);
 
 /* Compacts memory after a bulk load: run_optimize + shrink_to_fit on every bitmap, compaction
- * of the forward records. Changes no answer. Returns 0 or -ENOMEM. */
+ * of the forward records and stored-field blobs. Changes no answer. Returns 0 or -ENOMEM. */
 int index_optimize(index_t *ix);
 
 /*
@@ -256,6 +266,13 @@ uint64_t index_sort_dirty_count(const index_t *ix, size_t field);
 /* The sort field's value of `slot` from the column (O(1)); 0 when it has none (see
  * bsi_exists(index_sort_bsi()) for presence). */
 uint64_t index_sort_value(const index_t *ix, size_t field, uint32_t slot);
+
+/* The document's stored-field blob (decode with docstore_decode() and index_schema()), or NULL
+ * and *len = 0 when it has no stored field. */
+const uint8_t *index_stored(const index_t *ix, uint32_t slot, size_t *len);
+
+/* The document store (e.g. to write its image). Never NULL. */
+const docstore_t *index_docstore(const index_t *ix);
 
 /* Memory use, by kind. */
 void index_memory(const index_t *ix, index_memory_t *stats);
