@@ -164,9 +164,9 @@ static int check_field_value(checker_t *c, const char *sfx, const Bitdex__V1__Fi
     return check_value(c, sub, f, fv->value);
 }
 
-/* A SortFieldValue at c->path + `sfx`; `null_ok` for Put (null = leave out). */
+/* A SortFieldValue at c->path + `sfx` (null: left out in a Put, cleared in Merge and Set). */
 static int check_sort_value(checker_t *c, const char *sfx, const Bitdex__V1__SortFieldValue *sv,
-                            bool null_ok, int *field_out)
+                            int *field_out)
 {
     char sub[64];
     const schema_sort_field_t *f;
@@ -192,12 +192,7 @@ static int check_sort_value(checker_t *c, const char *sfx, const Bitdex__V1__Sor
                         (unsigned long long)sv->value, f->name, f->bits, schema_bits_max(f->bits));
         return 0;
     case BITDEX__V1__SORT_FIELD_VALUE__KIND_NULL_VALUE:
-        if (null_ok)
-            return 0;
-        snprintf(sub, sizeof(sub), "%s.null_value", sfx);
-        return fail(c, BDX_EUNIMPLEMENTED, sub,
-                    "removing the value of sort field \"%s\" is not supported by this build",
-                    f->name);
+        return 0;
     default:
         return fail(c, BDX_EINVAL, sfx, "value or null_value required (sort field \"%s\")",
                     f->name);
@@ -260,7 +255,7 @@ static int check_once(checker_t *c, const char *sfx, size_t slot, const char *na
     return 0;
 }
 
-static int check_document(checker_t *c, const Bitdex__V1__Document *d, bool is_put)
+static int check_document(checker_t *c, const Bitdex__V1__Document *d)
 {
     const schema_t *s = c->schema;
     size_t stored_bytes = 0;
@@ -278,7 +273,7 @@ static int check_document(checker_t *c, const Bitdex__V1__Document *d, bool is_p
     }
     for (size_t j = 0; j < d->n_sort_fields; j++) {
         snprintf(sfx, sizeof(sfx), ".sort_fields[%zu]", j);
-        if ((rc = check_sort_value(c, sfx, d->sort_fields[j], is_put, &fi)) != 0 ||
+        if ((rc = check_sort_value(c, sfx, d->sort_fields[j], &fi)) != 0 ||
             (rc = check_once(c, sfx, s->filter_count + (size_t)fi, d->sort_fields[j]->field)) != 0)
             return rc;
     }
@@ -304,7 +299,7 @@ static int check_set(checker_t *c, const Bitdex__V1__SetOp *op)
     case BITDEX__V1__SET_OP__FIELD_FILTER:
         return check_field_value(c, ".filter", op->filter, &fi);
     case BITDEX__V1__SET_OP__FIELD_SORT:
-        return check_sort_value(c, ".sort", op->sort, false, &fi);
+        return check_sort_value(c, ".sort", op->sort, &fi);
     case BITDEX__V1__SET_OP__FIELD_STORED:
         return check_stored_value(c, ".stored", op->stored, &fi);
     default:
@@ -343,10 +338,10 @@ static int check_op(checker_t *c, size_t i, const Bitdex__V1__Op *op)
     switch (op->op_case) {
     case BITDEX__V1__OP__OP_PUT:
         snprintf(tail, room, ".put.document");
-        return check_document(c, op->put->document, true);
+        return check_document(c, op->put->document);
     case BITDEX__V1__OP__OP_MERGE:
         snprintf(tail, room, ".merge.document");
-        return check_document(c, op->merge->document, false);
+        return check_document(c, op->merge->document);
     case BITDEX__V1__OP__OP_DELETE:
         return 0;
     case BITDEX__V1__OP__OP_SET:
@@ -497,7 +492,7 @@ static int build_doc(scratch_t *sc, const Bitdex__V1__Document *d, bool defaults
     for (size_t j = 0; j < d->n_sort_fields; j++) {
         const Bitdex__V1__SortFieldValue *sv = d->sort_fields[j];
         if (sv->kind_case != BITDEX__V1__SORT_FIELD_VALUE__KIND_VALUE)
-            continue; /* null in a Put: the same as leaving the field out */
+            continue; /* null: left out in a Put, cleared after index_merge() in a Merge */
         int si = schema_sort_find(s, sv->field);
         sc->sorts[si].present = true;
         sc->sorts[si].value = sv->value;
@@ -536,6 +531,22 @@ static int write_stored(index_t *ix, scratch_t *sc, uint32_t id, bool keep,
     return 0;
 }
 
+/* Clears the sort fields a Merge of a live document sets to Null. */
+static int clear_sorts(index_t *ix, const Bitdex__V1__Document *d, bdx_error_t *err)
+{
+    int rc, si;
+
+    for (size_t j = 0; j < d->n_sort_fields; j++) {
+        if (d->sort_fields[j]->kind_case != BITDEX__V1__SORT_FIELD_VALUE__KIND_NULL_VALUE)
+            continue;
+        if ((si = schema_sort_find(index_schema(ix), d->sort_fields[j]->field)) < 0)
+            return bdx_error_set(err, BDX_EINVAL, "unknown sort field");
+        if ((rc = index_clear_sort(ix, d->id, (size_t)si, err)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int run_set(index_t *ix, scratch_t *sc, const Bitdex__V1__SetOp *op, bdx_error_t *err)
 {
     const schema_t *s = sc->schema;
@@ -554,8 +565,10 @@ static int run_set(index_t *ix, scratch_t *sc, const Bitdex__V1__SetOp *op, bdx_
         return index_set_filter(ix, op->id, (size_t)fi, null, &values, err);
     case BITDEX__V1__SET_OP__FIELD_SORT:
         fi = schema_sort_find(s, op->sort->field);
-        if (fi < 0 || op->sort->kind_case != BITDEX__V1__SORT_FIELD_VALUE__KIND_VALUE)
-            return bdx_error_set(err, BDX_EINVAL, "unchecked sort value");
+        if (fi < 0)
+            return bdx_error_set(err, BDX_EINVAL, "unknown sort field");
+        if (op->sort->kind_case == BITDEX__V1__SORT_FIELD_VALUE__KIND_NULL_VALUE)
+            return index_clear_sort(ix, op->id, (size_t)fi, err);
         return index_set_sort(ix, op->id, (size_t)fi, op->sort->value, err);
     case BITDEX__V1__SET_OP__FIELD_STORED:
         return write_stored(ix, sc, op->id, true, &op->stored, 1, err);
@@ -604,7 +617,7 @@ static int run_op(index_t *ix, scratch_t *sc, const Bitdex__V1__Op *op, bool *sk
             return write_stored(ix, sc, d->id, false, d->stored_fields, d->n_stored_fields, err);
         }
         if ((rc = build_doc(sc, d, false, &doc)) != 0 ||
-            (rc = index_merge(ix, d->id, &doc, err)) != 0)
+            (rc = index_merge(ix, d->id, &doc, err)) != 0 || (rc = clear_sorts(ix, d, err)) != 0)
             return rc;
         return write_stored(ix, sc, d->id, true, d->stored_fields, d->n_stored_fields, err);
     case BITDEX__V1__OP__OP_DELETE:

@@ -24,9 +24,10 @@
  * stored field set the listed ones (the Null marker removes one) and keep the others, Delete
  * removes them.
  *
+ * The Null marker on a sort field leaves it out in a Put and clears its value in Merge and Set
+ * (index_clear_sort()).
+ *
  * Not done yet, by design of this build (docs/writes.md):
- * - Removing a sort field's value (the Null marker in Merge or Set) is refused with
- *   BDX_EUNIMPLEMENTED: the index has no operation that clears one sort value.
  * - The per-document bound after an Add (IndexLimits.max_values_per_field on the resulting set)
  *   is not enforced; each list in a request is.
  *
@@ -59,7 +60,7 @@ typedef struct apply_stats {
  * lengths and string sizes, sort values within their bits, computed sort fields not written,
  * each field at most once per document, stored field types and sizes. It does not look at
  * req->index (the caller found `ix` by it). Changes nothing.
- * Returns 0, BDX_EINVAL or BDX_EUNIMPLEMENTED with the op's path and the reason in `err`.
+ * Returns 0 or BDX_EINVAL with the op's path and the reason in `err`.
  */
 int apply_check(const index_t *ix, const limits_t *limits, const Bitdex__V1__ApplyRequest *req,
                 bdx_error_t *err);

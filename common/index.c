@@ -561,6 +561,22 @@ int index_set_sort(index_t *ix, uint32_t slot, size_t field, uint64_t value, bdx
     return 0;
 }
 
+int index_clear_sort(index_t *ix, uint32_t slot, size_t field, bdx_error_t *err)
+{
+    int rc;
+
+    if ((rc = index_check_sort(ix, field, 0, err)) != 0)
+        return rc;
+    if ((rc = flush_pending(ix)) != 0)
+        return bdx_error_set(err, rc, "slot %u: %s", slot, bdx_strerror(rc));
+    if (!roaring_bitmap_contains(bitmap_get(&ix->alive), slot))
+        return 0;
+    /* sort_write() is a no-op when the document has no value: nothing is marked dirty */
+    if ((rc = sort_write(ix, slot, field, false, 0)) != 0 || (rc = recompute(ix, slot)) != 0)
+        return bdx_error_set(err, rc, "slot %u: %s", slot, bdx_strerror(rc));
+    return 0;
+}
+
 /* Add (remove == false) or remove values of a multi-valued field. */
 static int change_values(index_t *ix, uint32_t slot, size_t field, const index_values_t *values,
                          bool remove, bdx_error_t *err)

@@ -146,6 +146,12 @@ int index_set_filter(index_t *ix, uint32_t slot, size_t field, bool null,
  * Computed fields depending on it are recomputed. Returns 0, -ENOMEM or BDX_EINVAL. */
 int index_set_sort(index_t *ix, uint32_t slot, size_t field, uint64_t value, bdx_error_t *err);
 
+/* Clears one (non-computed) sort field of the document: its BSI bits and existence, its column
+ * value (to 0); the slot is marked dirty and computed fields depending on it are recomputed. A
+ * no-op when the document is missing (it is not created) or has no value in the field.
+ * Returns 0, -ENOMEM or BDX_EINVAL (no such field, or a computed one). */
+int index_clear_sort(index_t *ix, uint32_t slot, size_t field, bdx_error_t *err);
+
 /* Adds values to / removes values from a multi-valued filter field. Add creates the document if
  * missing and clears a null; removing values the document lacks (or from a missing document)
  * is a no-op. Returns 0, -ENOMEM or BDX_EINVAL. */

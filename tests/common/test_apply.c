@@ -489,12 +489,8 @@ Test(apply_check, sort_fields)
     unset->kind_case = BITDEX__V1__SORT_FIELD_VALUE__KIND__NOT_SET;
     expect(op_set_sort(2, unset), BDX_EINVAL,
            "ops[1].set.sort: value or null_value required (sort field \"reactionCount\")");
-    expect(op_merge(with_s(doc(2), sv_null("reactionCount"))), BDX_EUNIMPLEMENTED,
-           "ops[1].merge.document.sort_fields[0].null_value: removing the value of sort field "
-           "\"reactionCount\" is not supported by this build");
-    expect(op_set_sort(2, sv_null("commentCount")), BDX_EUNIMPLEMENTED,
-           "ops[1].set.sort.null_value: removing the value of sort field \"commentCount\" is not "
-           "supported by this build");
+    expect(op_set_sort(2, sv_null("top")), BDX_EINVAL,
+           "ops[1].set.sort.field: sort field \"top\" is computed and cannot be written");
 }
 
 Test(apply_check, stored_fields)
@@ -679,6 +675,39 @@ static void expect_stored(uint32_t id, const char *url, bool has_w, int64_t w)
         cr_assert_eq(gw, w, "id %u width", id);
 }
 
+Test(apply_run, null_clears_sort_values)
+{
+    uint64_t v;
+    apply_stats_t st;
+
+    run(req_add(req_new(),
+                op_put(with_s(with_s(doc(4), sv("reactionCount", 9)), sv("commentCount", 20)))));
+    cr_assert(has_sort(ix, S_TOP, 4, &v) && v == 20);
+    /* Merge: Null clears commentCount, top falls back to reactionCount; others kept */
+    run(req_add(req_new(), op_merge(with_s(with_f(doc(4), fv1("nsfwLevel", v_int(3))),
+                                           sv_null("commentCount")))));
+    cr_assert(!has_sort(ix, S_COMMENTS, 4, &v));
+    cr_assert_eq(index_sort_value(ix, S_COMMENTS, 4), 0);
+    cr_assert(has_sort(ix, S_REACT, 4, &v) && v == 9);
+    cr_assert(has_sort(ix, S_TOP, 4, &v) && v == 9);
+    cr_assert(has_int(ix, F_LEVEL, 3, 4));
+    /* Set: Null clears reactionCount, top has no source left */
+    run(req_add(req_new(), op_set_sort(4, sv_null("reactionCount"))));
+    cr_assert(!has_sort(ix, S_REACT, 4, &v));
+    cr_assert(!has_sort(ix, S_TOP, 4, &v));
+    cr_assert(index_doc_exists(ix, 4));
+    /* clearing again, or a missing document: no-ops (the latter skipped) */
+    run(req_add(req_new(), op_set_sort(4, sv_null("reactionCount"))));
+    st = run(req_add(req_new(), op_set_sort(77, sv_null("reactionCount"))));
+    cr_assert_eq(st.skipped, 1);
+    cr_assert(!index_doc_exists(ix, 77));
+    /* a Merge creating a document: Null = left out, like a Put */
+    run(req_add(req_new(), op_merge(with_s(with_s(doc(78), sv_null("reactionCount")),
+                                           sv("commentCount", 2)))));
+    cr_assert(!has_sort(ix, S_REACT, 78, &v));
+    cr_assert(has_sort(ix, S_TOP, 78, &v) && v == 2);
+}
+
 Test(apply_run, stored_fields_kept)
 {
     apply_stats_t st;
@@ -793,6 +822,8 @@ Test(apply_run, random_batches_match_model)
                 break;
             case 1:
                 dd = with_f(doc(id), tags_fv(tags));
+                if (react % 4 == 0) /* clears a live document's value; left out when creating */
+                    with_s(dd, sv_null("reactionCount"));
                 if (url_op)
                     with_st(dd, url_op == 1 ? st_str("url", url) : st_null("url"));
                 if (width_op)
@@ -801,6 +832,8 @@ Test(apply_run, random_batches_match_model)
                 if (!d->alive)
                     *d = (mdoc_t){true, 0, 0, false, 0, "", false, 0};
                 d->tags = tags;
+                if (react % 4 == 0)
+                    d->has_react = false, d->react = 0;
                 if (url_op)
                     snprintf(d->url, sizeof(d->url), "%s", url_op == 1 ? url : "");
                 if (width_op)
@@ -826,10 +859,16 @@ Test(apply_run, random_batches_match_model)
                 *d = (mdoc_t){0};
                 break;
             case 3:
-                req_add(r, op_set_sort(id, sv("reactionCount", react)));
+                if (react % 3 == 0) { /* Null clears the value */
+                    req_add(r, op_set_sort(id, sv_null("reactionCount")));
+                    if (d->alive)
+                        d->has_react = false, d->react = 0;
+                } else {
+                    req_add(r, op_set_sort(id, sv("reactionCount", react)));
+                    if (d->alive)
+                        d->has_react = true, d->react = react;
+                }
                 skipped += !d->alive;
-                if (d->alive)
-                    d->has_react = true, d->react = react;
                 break;
             case 4:
                 req_add(r, op_multi(false, id, "tagIds", 1, v_int((int64_t)(tags % NTAGS))));
