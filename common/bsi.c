@@ -78,6 +78,16 @@ const roaring_bitmap_t *bsi_slice(const bsi_t *b, unsigned bit)
     return bitmap_get(&b->slices[bit]);
 }
 
+const bitmap_t *bsi_slot(const bsi_t *b, int bit)
+{
+    return bit < 0 ? &b->exists : &b->slices[bit];
+}
+
+bitmap_t *bsi_slot_mut(bsi_t *b, int bit)
+{
+    return bit < 0 ? &b->exists : &b->slices[bit];
+}
+
 uint64_t bsi_count(const bsi_t *b)
 {
     return roaring_bitmap_get_cardinality(bsi_exists(b));

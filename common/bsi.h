@@ -102,6 +102,13 @@ int bsi_compare(const bsi_t *b, bsi_op_t op, uint64_t a, uint64_t bval,
 int bsi_topk(const bsi_t *b, const roaring_bitmap_t *candidates, uint64_t k, bool desc,
              roaring_bitmap_t *out, uint64_t *kth);
 
+/* The slot of slice `bit` (< bsi_bits()), or of the existence bitmap for bit == -1, for the
+ * generation code: its writer tells slots still frozen over a base mapping from changed ones,
+ * its loader makes them frozen over a mapping (a slot must never be left empty: readers expect
+ * a bitmap). Borrowed; valid while the BSI lives. */
+const bitmap_t *bsi_slot(const bsi_t *b, int bit);
+bitmap_t *bsi_slot_mut(bsi_t *b, int bit);
+
 /* run_optimize + shrink_to_fit on every bitmap it owns. */
 void bsi_optimize(bsi_t *b);
 

@@ -8,6 +8,7 @@
  * recompute the computed sort fields that depend on them.
  */
 #include "common/index.h"
+#include "common/index_internal.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -20,49 +21,6 @@
 #include "common/frozen.h"
 #include "common/radix.h"
 #include "common/valuemap.h"
-
-typedef struct filter_state {
-    valuemap_t *values;
-    bitmap_t null;
-    bitmap_t exists;
-    dictionary_t *dict; /* STRING fields only */
-} filter_state_t;
-
-typedef struct sort_state {
-    bsi_t *bsi;
-    column_t *col;
-    permutation_t *perm;
-    bitmap_t dirty;
-    int src[2]; /* computed fields: indexes of the sources; -1 otherwise */
-} sort_state_t;
-
-typedef struct bulk bulk_t;
-
-/* A cardinality cached by readers for the write generation it was computed at (see
- * cached_count()). */
-typedef struct count_cache {
-    _Atomic uint64_t gen; /* index write generation of `count`; 0 = never computed */
-    _Atomic uint64_t count;
-} count_cache_t;
-
-struct index {
-    schema_t *schema;
-    filter_state_t *filters;
-    sort_state_t *sorts;
-    bitmap_t alive;
-    docvalues_t *dv;
-    docstore_t *docs;
-    /* scratch reused by every write (the index has a single writer) */
-    docvalues_rec_t old, cur;
-    int64_t *keys;
-    size_t keys_cap;
-    bulk_t *bulk;     /* buffered index_bulk_put() documents, or NULL */
-    frozen_t *frozen; /* arena of the frozen bitmaps (index_freeze()), or NULL */
-    /* Write generation (>= 1), bumped before every write, and the cardinalities readers cached
-     * for it: alive, each filter field's exists, each sort field's BSI existence and dirty. */
-    uint64_t writes;
-    count_cache_t *counts;
-};
 
 static int bulk_apply(index_t *ix);
 static void bulk_free(bulk_t *b, size_t nfilters, size_t nsorts);
@@ -102,6 +60,7 @@ void index_free(index_t *ix)
     free(ix->sorts);
     free(ix->counts);
     bitmap_release(&ix->alive);
+    bitmap_release(&ix->touched);
     docvalues_free(ix->dv);
     docstore_free(ix->docs);
     docvalues_rec_free(&ix->old);
@@ -153,8 +112,9 @@ int index_new(const schema_t *schema, index_t **out, bdx_error_t *err)
             s->src[1] = schema_sort_find(schema, sf->sources[1]);
         }
     }
-    if (bitmap_mut(&ix->alive) == NULL || docvalues_new(&ix->dv) != 0 ||
-        docstore_new(&ix->docs) != 0 || docvalues_rec_init(&ix->old, schema->filter_count) != 0 ||
+    if (bitmap_mut(&ix->alive) == NULL || bitmap_mut(&ix->touched) == NULL ||
+        docvalues_new(&ix->dv) != 0 || docstore_new(&ix->docs) != 0 ||
+        docvalues_rec_init(&ix->old, schema->filter_count) != 0 ||
         docvalues_rec_init(&ix->cur, schema->filter_count) != 0)
         goto fail;
     /* permutations start empty (every slot added later is dirty until the first rebuild) */
@@ -462,7 +422,7 @@ static int write_doc(index_t *ix, uint32_t slot, const index_doc_t *doc, bool me
     if ((rc = flush_pending(ix)) != 0)
         goto out;
     alive = roaring_bitmap_contains(bitmap_get(&ix->alive), slot);
-    if ((rc = load(ix, slot, alive)) != 0)
+    if ((rc = bitmap_add_slot(&ix->touched, slot)) != 0 || (rc = load(ix, slot, alive)) != 0)
         goto out;
     if (!merge) {
         docvalues_rec_clear(&ix->cur);
@@ -507,7 +467,7 @@ int index_delete(index_t *ix, uint32_t slot)
         return rc;
     if (!roaring_bitmap_contains(bitmap_get(&ix->alive), slot))
         return 0;
-    if ((rc = load(ix, slot, true)) != 0)
+    if ((rc = bitmap_add_slot(&ix->touched, slot)) != 0 || (rc = load(ix, slot, true)) != 0)
         return rc;
     docvalues_rec_clear(&ix->cur);
     if ((rc = commit_filters(ix, slot)) != 0)
@@ -526,10 +486,16 @@ int index_set_stored(index_t *ix, uint32_t slot, const void *blob, size_t len)
     if ((rc = flush_pending(ix)) != 0)
         return rc;
     if (len == 0) {
+        size_t had;
+        if (docstore_get(ix->docs, slot, &had) == NULL)
+            return 0;
+        if ((rc = bitmap_add_slot(&ix->touched, slot)) != 0)
+            return rc;
         docstore_remove(ix->docs, slot);
         return 0;
     }
-    if ((rc = docstore_put(ix->docs, slot, blob, len)) != 0)
+    if ((rc = bitmap_add_slot(&ix->touched, slot)) != 0 ||
+        (rc = docstore_put(ix->docs, slot, blob, len)) != 0)
         return rc;
     return bitmap_add_slot(&ix->alive, slot);
 }
@@ -541,7 +507,7 @@ int index_set_filter(index_t *ix, uint32_t slot, size_t field, bool null,
 
     if ((rc = check_filter(ix, field, null, values, err)) != 0)
         return rc;
-    if ((rc = flush_pending(ix)) != 0 ||
+    if ((rc = flush_pending(ix)) != 0 || (rc = bitmap_add_slot(&ix->touched, slot)) != 0 ||
         (rc = load(ix, slot, roaring_bitmap_contains(bitmap_get(&ix->alive), slot))) != 0 ||
         (rc = cur_set(ix, field, null, values)) != 0 || (rc = commit_filters(ix, slot)) != 0 ||
         (rc = bitmap_add_slot(&ix->alive, slot)) != 0)
@@ -555,7 +521,8 @@ int index_set_sort(index_t *ix, uint32_t slot, size_t field, uint64_t value, bdx
 
     if ((rc = index_check_sort(ix, field, value, err)) != 0)
         return rc;
-    if ((rc = flush_pending(ix)) != 0 || (rc = bitmap_add_slot(&ix->alive, slot)) != 0 ||
+    if ((rc = flush_pending(ix)) != 0 || (rc = bitmap_add_slot(&ix->touched, slot)) != 0 ||
+        (rc = bitmap_add_slot(&ix->alive, slot)) != 0 ||
         (rc = sort_write(ix, slot, field, true, value)) != 0 || (rc = recompute(ix, slot)) != 0)
         return bdx_error_set(err, rc, "slot %u: %s", slot, bdx_strerror(rc));
     return 0;
@@ -572,7 +539,8 @@ int index_clear_sort(index_t *ix, uint32_t slot, size_t field, bdx_error_t *err)
     if (!roaring_bitmap_contains(bitmap_get(&ix->alive), slot))
         return 0;
     /* sort_write() is a no-op when the document has no value: nothing is marked dirty */
-    if ((rc = sort_write(ix, slot, field, false, 0)) != 0 || (rc = recompute(ix, slot)) != 0)
+    if ((rc = bitmap_add_slot(&ix->touched, slot)) != 0 ||
+        (rc = sort_write(ix, slot, field, false, 0)) != 0 || (rc = recompute(ix, slot)) != 0)
         return bdx_error_set(err, rc, "slot %u: %s", slot, bdx_strerror(rc));
     return 0;
 }
@@ -594,7 +562,8 @@ static int change_values(index_t *ix, uint32_t slot, size_t field, const index_v
     alive = roaring_bitmap_contains(bitmap_get(&ix->alive), slot);
     if (remove && !alive)
         return 0;
-    if ((rc = load(ix, slot, alive)) != 0 || (rc = to_keys(ix, field, values, remove, &n)) != 0)
+    if ((rc = bitmap_add_slot(&ix->touched, slot)) != 0 || (rc = load(ix, slot, alive)) != 0 ||
+        (rc = to_keys(ix, field, values, remove, &n)) != 0)
         goto out;
     have = docvalues_rec_keys(&ix->old, field, &nhave);
     rc = -ENOMEM;
@@ -671,6 +640,7 @@ int index_rebuild_perms(index_t *ix)
         }
         permutation_free(s->perm);
         s->perm = perms[i];
+        s->perm_rebuilt = true;
         perms[i] = NULL;
         bitmap_adopt(&s->dirty, dirty);
     }
@@ -899,7 +869,8 @@ static int bulk_apply(index_t *ix)
     int rc;
 
     ix->writes++;
-    if ((rc = add_many(&ix->alive, &b->alive)) != 0)
+    if ((rc = add_many(&ix->alive, &b->alive)) != 0 ||
+        (rc = add_many(&ix->touched, &b->alive)) != 0)
         return rc;
     b->alive.n = 0;
     for (size_t f = 0; f < ix->schema->filter_count; f++) {
@@ -1038,6 +1009,11 @@ int index_bulk_flush(index_t *ix)
 const roaring_bitmap_t *index_alive(const index_t *ix)
 {
     return bitmap_get(&ix->alive);
+}
+
+const roaring_bitmap_t *index_touched(const index_t *ix)
+{
+    return bitmap_get(&ix->touched);
 }
 
 /*

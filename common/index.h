@@ -273,6 +273,12 @@ uint64_t index_sort_dirty_count(const index_t *ix, size_t field);
  * bsi_exists(index_sort_bsi()) for presence). */
 uint64_t index_sort_value(const index_t *ix, size_t field, uint32_t slot);
 
+/* Slots written since the generation base this index was loaded from (generation_load(); for
+ * an index built from scratch: every slot ever written). A superset: a write that changed
+ * nothing may still mark its slot. The generation writer takes per-slot data of these slots
+ * into a delta. Never NULL. */
+const roaring_bitmap_t *index_touched(const index_t *ix);
+
 /* The document's stored-field blob (decode with docstore_decode() and index_schema()), or NULL
  * and *len = 0 when it has no stored field. */
 const uint8_t *index_stored(const index_t *ix, uint32_t slot, size_t *len);

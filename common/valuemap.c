@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/bitmap.h"
+#include "common/error.h"
 
 #define BLOCK_KEYS 128
 
@@ -335,9 +336,114 @@ static void table_delete(valuemap_t *m, uint32_t i)
     m->table[i] = 0;
 }
 
+/* Drops the entry at table position i (key `key`). */
+static void drop(valuemap_t *m, uint32_t i, int64_t key)
+{
+    uint32_t e = m->table[i] - 1, last;
+
+    bitmap_release(&m->entries[e].bm);
+    order_remove(m, key);
+    table_delete(m, i);
+    last = m->count - 1;
+    if (e != last) {
+        m->entries[e] = m->entries[last];
+        m->table[find(m, m->entries[e].key)] = e + 1;
+    }
+    m->count--;
+}
+
+/* The entry of `key`, inserted with an empty slot when new. 0 or -ENOMEM (map unchanged). */
+static int entry_for(valuemap_t *m, int64_t key, entry_t **out)
+{
+    uint32_t i = find(m, key);
+    entry_t *e;
+
+    if (m->table[i] != 0) {
+        *out = &m->entries[m->table[i] - 1];
+        return 0;
+    }
+    if (m->count == m->cap) {
+        uint32_t cap = m->cap ? m->cap + m->cap / 2 : 8;
+        entry_t *n = realloc(m->entries, (size_t)cap * sizeof(*n));
+        if (n == NULL)
+            return -ENOMEM;
+        m->entries = n;
+        m->cap = cap;
+    }
+    if ((uint64_t)(m->count + 1) * 10 > ((uint64_t)1 << m->log2) * 7) {
+        if (grow_table(m) != 0)
+            return -ENOMEM;
+        i = find(m, key);
+    }
+    if (order_insert(m, key) != 0)
+        return -ENOMEM;
+    e = &m->entries[m->count];
+    e->key = key;
+    bitmap_init(&e->bm);
+    m->table[i] = ++m->count;
+    *out = e;
+    return 0;
+}
+
+int valuemap_set_frozen(valuemap_t *m, int64_t key, const char *buf, size_t len)
+{
+    const roaring_bitmap_t *view;
+    entry_t *e;
+    int rc;
+
+    /* validate before inserting, so a bad buffer leaves the map unchanged */
+    if ((rc = bitmap_view(buf, len, &view)) != 0)
+        return rc;
+    if (roaring_bitmap_is_empty(view)) {
+        bitmap_view_free(view);
+        return BDX_ECORRUPT; /* the map never holds an empty bitmap */
+    }
+    bitmap_view_free(view);
+    if ((rc = entry_for(m, key, &e)) != 0)
+        return rc;
+    return bitmap_set_frozen(&e->bm, buf, len);
+}
+
+int valuemap_adopt(valuemap_t *m, int64_t key, roaring_bitmap_t *rb)
+{
+    entry_t *e;
+    uint32_t i;
+
+    if (rb == NULL || roaring_bitmap_is_empty(rb)) {
+        bitmap_free_roaring(rb);
+        i = find(m, key);
+        if (m->table[i] != 0)
+            drop(m, i, key);
+        return 0;
+    }
+    if (entry_for(m, key, &e) != 0) {
+        bitmap_free_roaring(rb);
+        return -ENOMEM;
+    }
+    bitmap_adopt(&e->bm, rb);
+    return 0;
+}
+
+const bitmap_t *valuemap_slot(const valuemap_t *m, int64_t key)
+{
+    uint32_t i = find(m, key);
+
+    return m->table[i] != 0 ? &m->entries[m->table[i] - 1].bm : NULL;
+}
+
+void valuemap_visit(const valuemap_t *m, valuemap_slot_fn fn, void *arg)
+{
+    for (uint32_t bi = 0; bi < m->nblocks; bi++) {
+        const block_t *b = m->blocks[bi];
+        for (uint32_t pos = 0; pos < b->n; pos++)
+            if (!fn(b->keys[pos], valuemap_slot(m, b->keys[pos]), arg))
+                return;
+    }
+}
+
 int valuemap_remove(valuemap_t *m, int64_t key, uint32_t slot)
 {
-    uint32_t i = find(m, key), e, last;
+    uint32_t i = find(m, key), e;
     roaring_bitmap_t *rb;
 
     if (m->table[i] == 0)
@@ -353,15 +459,7 @@ int valuemap_remove(valuemap_t *m, int64_t key, uint32_t slot)
         return 0;
     }
     /* last slot: drop the key (entry array stays dense: the last entry moves into e) */
-    bitmap_release(&m->entries[e].bm);
-    order_remove(m, key);
-    table_delete(m, i);
-    last = m->count - 1;
-    if (e != last) {
-        m->entries[e] = m->entries[last];
-        m->table[find(m, m->entries[e].key)] = e + 1;
-    }
-    m->count--;
+    drop(m, i, key);
     return 0;
 }
 

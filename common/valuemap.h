@@ -50,6 +50,28 @@ typedef bool (*valuemap_fn)(int64_t key, const roaring_bitmap_t *bitmap, void *a
 /* Calls fn for each key in [lo, hi] in ascending order. */
 void valuemap_range(const valuemap_t *m, int64_t lo, int64_t hi, valuemap_fn fn, void *arg);
 
+/* ---- generations (common/generation*.c) ---- */
+
+/* Sets the bitmap of `key` (replacing any) to a frozen slot over buf[0..len) (bitmap.h:
+ * bitmap_set_frozen(); borrowed, e.g. a mapped generation file: must outlive the map's use of
+ * it). Returns 0, -ENOMEM, or BDX_ECORRUPT when CRoaring rejects the buffer or it holds an
+ * empty bitmap (the map is then unchanged). */
+int valuemap_set_frozen(valuemap_t *m, int64_t key, const char *buf, size_t len);
+
+/* Sets the bitmap of `key` to `rb`, taking ownership (NULL or empty: the key is dropped).
+ * 0 or -ENOMEM (rb is freed either way on failure; the map is unchanged). */
+int valuemap_adopt(valuemap_t *m, int64_t key, roaring_bitmap_t *rb);
+
+/* The slot holding `key`'s bitmap, or NULL. Borrowed; valid until the next write. Lets the
+ * generation writer tell a bitmap still frozen over a base mapping from a changed one. */
+const bitmap_t *valuemap_slot(const valuemap_t *m, int64_t key);
+
+/* Visitor over slots: return false to stop. */
+typedef bool (*valuemap_slot_fn)(int64_t key, const bitmap_t *slot, void *arg);
+
+/* Calls fn for every key in ascending order with its slot (never empty). */
+void valuemap_visit(const valuemap_t *m, valuemap_slot_fn fn, void *arg);
+
 /* run_optimize + shrink_to_fit on every owned bitmap, and trims the map's own arrays. */
 void valuemap_optimize(valuemap_t *m);
 

@@ -6,12 +6,14 @@
  */
 #include "services/writer/catalog.h"
 
+#include "common/generation.h"
 #include "common/index.h"
 #include "common/log.h"
 #include "common/schema_file.h"
 #include "common/schema_pb.h"
 
 #include <dirent.h>
+#include <inttypes.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -27,7 +29,9 @@
 typedef struct entry {
     index_t *ix; /* owns its schema copy: index_schema(ix)->name is the index name */
     limits_t limits;
-    commit_t *commit; /* the only writer of ix; owned */
+    commit_t *commit;  /* the only writer of ix; owned */
+    checkpoint_t *ck;  /* owned */
+    generation_t *gen; /* the generation ix was loaded from (its mapping), or NULL; owned */
 } entry_t;
 
 struct catalog {
@@ -37,7 +41,7 @@ struct catalog {
     pthread_mutex_t lock;  /* guards entries/count */
     entry_t *entries;      /* sorted by name */
     size_t count, cap;
-    commit_options_t commit_opts;
+    catalog_options_t opts;
 };
 
 static const char *entry_name(const entry_t *e)
@@ -146,8 +150,9 @@ static int ensure_dir(const catalog_t *cat, bdx_error_t *err)
 
 /* ---- open / close ---- */
 
-static int add_entry(catalog_t *cat, index_t *ix, const limits_t *limits, commit_t *commit)
+static int add_entry(catalog_t *cat, const entry_t *add)
 {
+    index_t *ix = add->ix;
     bool found;
     size_t pos;
 
@@ -164,10 +169,29 @@ static int add_entry(catalog_t *cat, index_t *ix, const limits_t *limits, commit
         cat->cap = cap;
     }
     memmove(&cat->entries[pos + 1], &cat->entries[pos], (cat->count - pos) * sizeof(entry_t));
-    cat->entries[pos] = (entry_t){ix, *limits, commit};
+    cat->entries[pos] = *add;
     cat->count++;
     pthread_mutex_unlock(&cat->lock);
     return 0;
+}
+
+/* Stops and frees what an entry owns (its index's files stay). */
+static void entry_close(entry_t *e)
+{
+    checkpoint_stop(e->ck);     /* no new checkpoint reads the commit */
+    commit_close(e->commit);    /* waits for calls in flight (checkpoint_run ones too) */
+    checkpoint_free(e->ck);
+    index_free(e->ix);
+    generation_close(e->gen);   /* after the index mapped over it */
+}
+
+/* Starts the checkpointer of an opened entry. */
+static int start_checkpointer(catalog_t *cat, entry_t *e, const char *index_dir, uint64_t gen,
+                              uint64_t lsn, bdx_error_t *err)
+{
+    return checkpoint_start(index_dir, index_schema(e->ix)->name, &e->limits, e->commit, gen, lsn,
+                            &cat->opts.checkpoint, cat->opts.published, cat->opts.published_arg,
+                            &e->ck, err);
 }
 
 static bool starts_with(const char *s, const char *prefix)
@@ -178,10 +202,11 @@ static bool starts_with(const char *s, const char *prefix)
 /* Loads the index in directory <cat->dir>/<name>, or skips it (returns 0 without adding). */
 static int load_one(catalog_t *cat, const char *name, bdx_error_t *err)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], diff[160];
     schema_t *schema = NULL;
-    index_t *ix = NULL;
-    commit_t *commit = NULL;
+    entry_t e = {0};
+    batch_ids_t *bids = NULL;
+    uint64_t gen = 0, lsn = 0;
     limits_t limits;
     struct stat st;
     int rc;
@@ -207,33 +232,76 @@ static int load_one(catalog_t *cat, const char *name, bdx_error_t *err)
     }
     if (rc != 0)
         return rc;
-    rc = index_new(schema, &ix, err);
+    /* Recovery: the generation CURRENT names (if any), then the WAL after its LSN. */
+    snprintf(path, sizeof(path), "%s/%s", cat->dir, name);
+    rc = generation_current(path, &gen, err);
+    if (rc == BDX_ENOTFOUND) {
+        gen = 0;
+        rc = index_new(schema, &e.ix, err);
+    } else if (rc == 0) {
+        char gdir[PATH_MAX + 32], ids[PATH_MAX + 48];
+        snprintf(gdir, sizeof(gdir), "%s/gen-%" PRIu64, path, gen);
+        if ((rc = generation_open(gdir, GENERATION_VERIFY, &e.gen, err)) == 0 &&
+            (rc = generation_load(e.gen, &e.ix, err)) == 0) {
+            lsn = generation_lsn(e.gen);
+            snprintf(ids, sizeof(ids), "%s/%s", gdir, BATCH_IDS_FILE);
+            if ((rc = batch_ids_load(ids, &bids, err)) == BDX_ENOTFOUND)
+                rc = 0;
+        }
+        if (rc == 0 && schema_pb_diff(index_schema(e.ix), &limits, "in the generation", schema,
+                                      &limits, "in the schema file", diff, sizeof(diff)))
+            rc = bdx_error_set(err, BDX_ECORRUPT, "%s: generation %" PRIu64 " does not match: %s",
+                               path, gen, diff);
+    }
     schema_free(schema);
-    if (rc != 0)
+    if (rc != 0) {
+        if (rc == BDX_ECORRUPT || rc == BDX_EVERSION) {
+            char msg[BDX_ERROR_MSG_MAX];
+            snprintf(msg, sizeof(msg), "%s", err != NULL ? err->msg : "");
+            bdx_error_set(err, rc, "%s; run bitdex-check index %s", msg, path);
+        }
+        batch_ids_free(bids);
+        index_free(e.ix);
+        generation_close(e.gen);
         return rc;
-    /* Recovery: the whole WAL is replayed (no checkpoints yet). */
+    }
+    e.limits = limits;
     snprintf(path, sizeof(path), "%s/%s/%s", cat->dir, name, COMMIT_WAL_DIR);
-    if ((rc = commit_open(path, name, ix, &limits, &cat->commit_opts, &commit, err)) != 0) {
-        index_free(ix);
+    if ((rc = commit_open(path, name, e.ix, lsn, bids, &limits, &cat->opts.commit, &e.commit,
+                          err)) != 0) {
+        index_free(e.ix);
+        generation_close(e.gen);
         return rc;
     }
-    if ((rc = add_entry(cat, ix, &limits, commit)) != 0) {
-        commit_close(commit);
-        index_free(ix);
-        return bdx_error_set(err, rc, "out of memory");
+    snprintf(path, sizeof(path), "%s/%s", cat->dir, name);
+    if ((rc = start_checkpointer(cat, &e, path, gen, lsn, err)) != 0 ||
+        (rc = add_entry(cat, &e)) != 0) {
+        entry_close(&e);
+        return rc == -ENOMEM ? bdx_error_set(err, rc, "out of memory") : rc;
     }
-    log_info("catalog", "index loaded", "index=%s path=%s/%s docs=%llu lsn=%llu", name, cat->dir,
-             name, (unsigned long long)commit_doc_count(commit),
-             (unsigned long long)commit_applied_lsn(commit));
+    log_info("catalog", "index loaded",
+             "index=%s path=%s/%s generation=%" PRIu64 " docs=%llu lsn=%llu", name, cat->dir, name,
+             gen, (unsigned long long)commit_doc_count(e.commit),
+             (unsigned long long)commit_applied_lsn(e.commit));
     return 0;
 }
 
 int catalog_open(const char *data_dir, catalog_t **out, bdx_error_t *err)
 {
-    return catalog_open_sync(data_dir, NULL, out, err);
+    return catalog_open_with(data_dir, NULL, out, err);
 }
 
 int catalog_open_sync(const char *data_dir, const commit_options_t *commit, catalog_t **out,
+                      bdx_error_t *err)
+{
+    catalog_options_t o = {0};
+
+    if (commit != NULL)
+        o.commit = *commit;
+    return catalog_open_with(data_dir, &o, out, err);
+}
+
+int catalog_open_with(const char *data_dir, const catalog_options_t *opts, catalog_t **out,
                       bdx_error_t *err)
 {
     catalog_t *cat = calloc(1, sizeof(*cat));
@@ -248,8 +316,8 @@ int catalog_open_sync(const char *data_dir, const commit_options_t *commit, cata
         return bdx_error_set(err, -ENOMEM, "out of memory");
     pthread_mutex_init(&cat->admin, NULL);
     pthread_mutex_init(&cat->lock, NULL);
-    if (commit != NULL)
-        cat->commit_opts = *commit;
+    if (opts != NULL)
+        cat->opts = *opts;
     cat->data_dir = strdup(data_dir);
     cat->dir = malloc(strlen(data_dir) + sizeof(CATALOG_DIR) + 1);
     if (cat->data_dir == NULL || cat->dir == NULL) {
@@ -318,10 +386,8 @@ void catalog_close(catalog_t *cat)
 {
     if (cat == NULL)
         return;
-    for (size_t i = 0; i < cat->count; i++) {
-        commit_close(cat->entries[i].commit); /* waits for writes in flight, syncs the WAL */
-        index_free(cat->entries[i].ix);
-    }
+    for (size_t i = 0; i < cat->count; i++)
+        entry_close(&cat->entries[i]); /* waits for writes in flight, syncs the WAL */
     free(cat->entries);
     free(cat->dir);
     free(cat->data_dir);
@@ -410,7 +476,8 @@ static int create_locked(catalog_t *cat, const schema_t *schema, const limits_t 
     if ((rc = schema_file_write(staging, schema, limits, err)) != 0) /* 4 */
         goto undo;
     snprintf(wal, sizeof(wal), "%s/%s", staging, COMMIT_WAL_DIR);
-    if ((rc = commit_open(wal, schema->name, ix, limits, &cat->commit_opts, &commit, err)) != 0)
+    if ((rc = commit_open(wal, schema->name, ix, 0, NULL, limits, &cat->opts.commit, &commit,
+                          err)) != 0)
         goto undo;
     commit_close(commit);
     commit = NULL;
@@ -426,11 +493,20 @@ static int create_locked(catalog_t *cat, const schema_t *schema, const limits_t 
         rc = 0;
     }
     snprintf(wal, sizeof(wal), "%s/%s", final, COMMIT_WAL_DIR); /* 7 */
-    if ((rc = commit_open(wal, schema->name, ix, limits, &cat->commit_opts, &commit, err)) != 0)
+    if ((rc = commit_open(wal, schema->name, ix, 0, NULL, limits, &cat->opts.commit, &commit,
+                          err)) != 0)
         goto out;
-    if ((rc = add_entry(cat, ix, limits, commit)) != 0) {
-        bdx_error_set(err, rc, "out of memory");
-        goto out;
+    {
+        entry_t e = {ix, *limits, commit, NULL, NULL};
+        if ((rc = start_checkpointer(cat, &e, final, 0, 0, err)) != 0)
+            goto out;
+        if ((rc = add_entry(cat, &e)) != 0) {
+            entry_close(&e);
+            ix = NULL;
+            commit = NULL;
+            bdx_error_set(err, rc, "out of memory");
+            goto out;
+        }
     }
     ix = NULL;
     commit = NULL;
@@ -500,8 +576,7 @@ int catalog_drop(catalog_t *cat, const char *name, bdx_error_t *err)
 {
     static atomic_uint seq;
     char path[PATH_MAX], tomb[NAME_MAX + 1], tomb_path[PATH_MAX];
-    index_t *ix = NULL;
-    commit_t *commit = NULL;
+    entry_t dropped;
     bool found;
     size_t pos;
     int rc = 0;
@@ -536,13 +611,11 @@ int catalog_drop(catalog_t *cat, const char *name, bdx_error_t *err)
     rc = 0;
     pthread_mutex_lock(&cat->lock); /* 3 */
     pos = find(cat, name, &found);
-    ix = cat->entries[pos].ix;
-    commit = cat->entries[pos].commit;
+    dropped = cat->entries[pos];
     memmove(&cat->entries[pos], &cat->entries[pos + 1], (cat->count - pos - 1) * sizeof(entry_t));
     cat->count--;
     pthread_mutex_unlock(&cat->lock);
-    commit_close(commit); /* waits for writes in flight on the index */
-    index_free(ix);
+    entry_close(&dropped); /* waits for writes in flight on the index */
     log_info("catalog", "index dropped", "index=%s", name);
     remove_tree(cat, tomb); /* 4 */
 out:
@@ -562,6 +635,8 @@ static int info_of(const entry_t *e, catalog_info_t *out)
     out->document_count = commit_doc_count(e->commit);
     out->applied_lsn = commit_applied_lsn(e->commit);
     out->committed_lsn = commit_committed_lsn(e->commit);
+    checkpoint_last(e->ck, &out->checkpoint);
+    commit_wal_usage(e->commit, &out->wal_bytes, &out->wal_segments);
     return 0;
 }
 
@@ -594,6 +669,33 @@ int catalog_apply(catalog_t *cat, const Bitdex__V1__ApplyRequest *req, bool wait
     if ((rc = acquire(cat, req->index, &c, err)) != 0)
         return rc;
     rc = wait ? commit_apply(c, req, res, err) : commit_append(c, req, res, err);
+    commit_unref(c);
+    return rc;
+}
+
+int catalog_checkpoint(catalog_t *cat, const char *name, checkpoint_info_t *info,
+                       bdx_error_t *err)
+{
+    checkpoint_t *ck = NULL;
+    commit_t *c = NULL;
+    bool found;
+    size_t pos;
+    int rc;
+
+    memset(info, 0, sizeof(*info));
+    if (name == NULL || name[0] == '\0')
+        return bdx_error_set(err, BDX_EINVAL, "index: required");
+    pthread_mutex_lock(&cat->lock);
+    pos = find(cat, name, &found);
+    if (found) { /* the commit reference keeps the checkpointer alive too (entry_close) */
+        c = cat->entries[pos].commit;
+        ck = cat->entries[pos].ck;
+        commit_ref(c);
+    }
+    pthread_mutex_unlock(&cat->lock);
+    if (!found)
+        return bdx_error_set(err, BDX_ENOTFOUND, "index %s: not found", name);
+    rc = checkpoint_run(ck, info, err);
     commit_unref(c);
     return rc;
 }

@@ -25,8 +25,10 @@
  * - The index_t objects stay inside the catalog: no pointer to one is handed out. Writes reach
  *   an index only through its commit pipeline (commit.h), one per index, with catalog_apply();
  *   a drop waits for writes in flight on the index before freeing it.
- * - Recovery. Opening the catalog replays each index's WAL (<data>/indexes/<name>/wal/) into its
- *   in-memory index; a WAL refused by recovery (corruption, unknown version) fails the open.
+ * - Recovery. Opening the catalog loads each index's current generation (CURRENT, verified)
+ *   and replays its WAL (<data>/indexes/<name>/wal/) after the generation's LSN; a generation
+ *   or WAL refused by recovery (corruption, unknown version) fails the open. Each index has a
+ *   background checkpointer (checkpoint.h) started with it and stopped before it is freed.
  */
 #ifndef BITDEX_CATALOG_H
 #define BITDEX_CATALOG_H
@@ -35,6 +37,7 @@
 #include "common/limits.h"
 #include "common/schema.h"
 #include "common/schema_yaml.h"
+#include "services/writer/checkpoint.h"
 #include "services/writer/commit.h"
 
 #include <stdbool.h>
@@ -54,7 +57,18 @@ typedef struct catalog_info {
     uint64_t document_count;
     uint64_t applied_lsn;   /* last batch applied to the in-memory index */
     uint64_t committed_lsn; /* last batch that may be acknowledged (commit_committed_lsn) */
+    checkpoint_info_t checkpoint; /* the generation CURRENT names and the last checkpoint */
+    uint64_t wal_bytes;           /* WAL segment bytes on disk */
+    uint32_t wal_segments;        /* WAL segment files on disk */
 } catalog_info_t;
+
+/* Everything catalog_open_with() configures for each index. */
+typedef struct catalog_options {
+    commit_options_t commit;          /* zero = defaults (COMMIT_SYNC_BATCH) */
+    checkpoint_options_t checkpoint;  /* zero = defaults */
+    checkpoint_published_fn published; /* may be NULL: told of each new generation (Watch) */
+    void *published_arg;
+} catalog_options_t;
 
 /*
  * Opens the catalog of `data_dir` (borrowed; copied): deletes leftover `.create-*` and
@@ -73,6 +87,10 @@ int catalog_open(const char *data_dir, catalog_t **out, bdx_error_t *err);
  * (BDX_ECORRUPT / BDX_EVERSION with file and offset, or the LSN of a bad frame) fail the open.
  */
 int catalog_open_sync(const char *data_dir, const commit_options_t *commit, catalog_t **out,
+                      bdx_error_t *err);
+
+/* catalog_open() with every option (`opts` borrowed, copied; NULL = defaults). */
+int catalog_open_with(const char *data_dir, const catalog_options_t *opts, catalog_t **out,
                       bdx_error_t *err);
 
 /* Frees the catalog and its indexes (files stay). NULL is a no-op. */
@@ -122,6 +140,12 @@ int catalog_list(catalog_t *cat, catalog_info_t **out, size_t *count);
  */
 int catalog_apply(catalog_t *cat, const Bitdex__V1__ApplyRequest *req, bool wait,
                   commit_result_t *res, bdx_error_t *err);
+
+/* checkpoint_run() on index `name`: blocks until a generation covering every LSN committed
+ * before the call is published (call it from a thread pool). Returns 0, BDX_EINVAL,
+ * BDX_ENOTFOUND or the checkpoint's error. */
+int catalog_checkpoint(catalog_t *cat, const char *name, checkpoint_info_t *info,
+                       bdx_error_t *err);
 
 /* commit_wait(lsn) on index `name`. Returns 0, BDX_ENOTFOUND (dropped meanwhile) or its error. */
 int catalog_wait(catalog_t *cat, const char *name, uint64_t lsn, bdx_error_t *err);

@@ -7,41 +7,38 @@
  * for every waiter at once; this is what makes small concurrent batches cheap: N batches that
  * arrive within one interval share one fdatasync.
  *
- * Batch ids (ApplyRequest.batch_id) are remembered in a ring of the last COMMIT_BATCH_IDS
- * id-carrying batches with a chained hash over it. The ring is rebuilt by the replay at open,
- * since every batch's id is inside its WAL frame: that is what makes it survive restarts.
- * (With checkpoints, the ring will have to be saved in the generation.)
+ * Batch ids (ApplyRequest.batch_id) are remembered in services/writer/batch_ids.h: the ring
+ * comes from the generation (saved by the checkpointer) and the replay at open adds the ids of
+ * the frames after it, since every batch's id is inside its WAL frame.
  */
 #include "services/writer/commit.h"
 
 #include "common/log.h"
+#include "services/writer/batch_ids.h"
 #include "common/wal.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-typedef struct idrec {
-    char *id; /* NULL: free slot */
-    uint64_t hash;
-    int32_t next; /* next record in the same bucket, or -1 */
-    commit_result_t res;
-} idrec_t;
-
 struct commit {
     char *name;
+    char *wal_dir;
     index_t *ix; /* borrowed */
     limits_t limits;
     commit_options_t opts;
     wal_t *wal;
 
     pthread_mutex_t lock; /* serializes append + apply; guards the batch ids */
-    idrec_t *ring;        /* COMMIT_BATCH_IDS records, allocated on the first id */
-    int32_t *buckets;     /* 2 * COMMIT_BATCH_IDS heads */
-    size_t ring_pos;
+    batch_ids_t *ids;     /* owned */
+    uint64_t start_lsn;   /* the generation's checkpoint LSN: replay starts after it */
 
     _Atomic uint64_t docs;
     _Atomic uint64_t applied_lsn;
@@ -86,79 +83,6 @@ const char *commit_sync_name(commit_sync_t s)
     default:
         return "batch";
     }
-}
-
-/* ---- batch ids ---- */
-
-static uint64_t id_hash(const char *s)
-{
-    uint64_t h = 14695981039346656037ULL;
-
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
-#define NBUCKETS (2 * COMMIT_BATCH_IDS)
-
-/* The remembered batch `id`, or NULL. Under c->lock. */
-static const idrec_t *ids_find(const commit_t *c, const char *id)
-{
-    uint64_t h = id_hash(id);
-
-    if (c->ring == NULL)
-        return NULL;
-    for (int32_t k = c->buckets[h % NBUCKETS]; k >= 0; k = c->ring[k].next)
-        if (c->ring[k].hash == h && strcmp(c->ring[k].id, id) == 0)
-            return &c->ring[k];
-    return NULL;
-}
-
-/* Remembers batch `id` with `res`, forgetting the oldest one when full. Under c->lock.
- * Returns 0 or -ENOMEM (the id is then not remembered; the batch stands). */
-static int ids_add(commit_t *c, const char *id, const commit_result_t *res)
-{
-    idrec_t *r;
-    int32_t *p;
-    uint64_t h = id_hash(id);
-
-    if (c->ring == NULL) {
-        c->ring = calloc(COMMIT_BATCH_IDS, sizeof(*c->ring));
-        c->buckets = malloc(NBUCKETS * sizeof(*c->buckets));
-        if (c->ring == NULL || c->buckets == NULL) {
-            free(c->ring);
-            free(c->buckets);
-            c->ring = NULL;
-            c->buckets = NULL;
-            return -ENOMEM;
-        }
-        for (size_t i = 0; i < NBUCKETS; i++)
-            c->buckets[i] = -1;
-    }
-    r = &c->ring[c->ring_pos];
-    if (r->id != NULL) { /* unlink the oldest record from its chain */
-        for (p = &c->buckets[r->hash % NBUCKETS]; *p != (int32_t)c->ring_pos; p = &c->ring[*p].next)
-            ;
-        *p = r->next;
-        free(r->id);
-        r->id = NULL;
-    }
-    if ((r->id = strdup(id)) == NULL)
-        return -ENOMEM;
-    r->hash = h;
-    r->res = *res;
-    r->next = c->buckets[h % NBUCKETS];
-    c->buckets[h % NBUCKETS] = (int32_t)c->ring_pos;
-    c->ring_pos = (c->ring_pos + 1) % COMMIT_BATCH_IDS;
-    return 0;
-}
-
-static void ids_free(commit_t *c)
-{
-    for (size_t i = 0; c->ring != NULL && i < COMMIT_BATCH_IDS; i++)
-        free(c->ring[i].id);
-    free(c->ring);
-    free(c->buckets);
 }
 
 /* ---- group commit ---- */
@@ -281,9 +205,11 @@ int commit_append(commit_t *c, const Bitdex__V1__ApplyRequest *req, commit_resul
     protobuf_c_message_pack(&req->base, buf);
 
     pthread_mutex_lock(&c->lock);
-    const idrec_t *dup = id != NULL ? ids_find(c, id) : NULL;
+    const batch_result_t *dup = id != NULL ? batch_ids_find(c->ids, id) : NULL;
     if (dup != NULL) {
-        *res = dup->res;
+        res->lsn = dup->lsn;
+        res->ops = dup->ops;
+        res->skipped = dup->skipped;
         res->duplicate = true;
         goto unlock;
     }
@@ -307,7 +233,7 @@ int commit_append(commit_t *c, const Bitdex__V1__ApplyRequest *req, commit_resul
     res->skipped = stats.skipped;
     atomic_store(&c->docs, index_doc_count(c->ix));
     atomic_store(&c->applied_lsn, lsn);
-    if (id != NULL && ids_add(c, id, res) != 0)
+    if (id != NULL && batch_ids_add(c->ids, id, &(batch_result_t){lsn, stats.ops, stats.skipped}) != 0)
         log_warn("commit", "batch id not remembered: out of memory", "index=%s lsn=%llu", c->name,
                  (unsigned long long)lsn);
 unlock:
@@ -361,16 +287,24 @@ void commit_unref(commit_t *c)
 
 /* ---- open / replay / close ---- */
 
-/* Applies every frame of the log to the (empty) index. */
+/* Applies every frame after c->start_lsn to the index (which holds the state at start_lsn). */
 static int replay(commit_t *c, const char *dir, uint64_t log_id, bdx_error_t *err)
 {
-    uint64_t first = wal_first_lsn(c->wal), last = wal_last_lsn(c->wal), lsn = 0, n = 0;
+    uint64_t first = wal_first_lsn(c->wal), last = wal_last_lsn(c->wal), lsn = c->start_lsn, n = 0;
     struct timespec t0, t1;
     wal_reader_t *r = NULL;
     int rc;
 
-    if (last < first)
+    if (last < c->start_lsn || (last > c->start_lsn && first > c->start_lsn + 1))
+        return bdx_error_set(err, BDX_ECORRUPT,
+                             "wal %s: holds LSNs %llu..%llu but the generation needs every frame "
+                             "after %llu; run bitdex-check",
+                             dir, (unsigned long long)first, (unsigned long long)last,
+                             (unsigned long long)c->start_lsn);
+    if (last <= c->start_lsn)
         return 0;
+    if (first <= c->start_lsn)
+        first = c->start_lsn + 1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if ((rc = wal_reader_open(dir, first, log_id, &r, err)) != 0)
         return rc;
@@ -402,8 +336,12 @@ static int replay(commit_t *c, const char *dir, uint64_t log_id, bdx_error_t *er
             break;
         }
         if (req->batch_id != NULL && req->batch_id[0] != '\0') {
-            commit_result_t res = {lsn, stats.ops, stats.skipped, false};
-            ids_add(c, req->batch_id, &res);
+            batch_result_t res = {lsn, stats.ops, stats.skipped};
+            if (batch_ids_add(c->ids, req->batch_id, &res) == -ENOMEM) {
+                rc = bdx_error_set(err, -ENOMEM, "out of memory");
+                bitdex__v1__apply_request__free_unpacked(req, NULL);
+                break;
+            }
         }
         bitdex__v1__apply_request__free_unpacked(req, NULL);
         n++;
@@ -418,8 +356,9 @@ static int replay(commit_t *c, const char *dir, uint64_t log_id, bdx_error_t *er
     return 0;
 }
 
-int commit_open(const char *wal_dir, const char *name, index_t *ix, const limits_t *limits,
-                const commit_options_t *opts, commit_t **out, bdx_error_t *err)
+int commit_open(const char *wal_dir, const char *name, index_t *ix, uint64_t start_lsn,
+                batch_ids_t *ids, const limits_t *limits, const commit_options_t *opts,
+                commit_t **out, bdx_error_t *err)
 {
     commit_t *c = calloc(1, sizeof(*c));
     pthread_condattr_t ca;
@@ -428,10 +367,18 @@ int commit_open(const char *wal_dir, const char *name, index_t *ix, const limits
     int rc;
 
     *out = NULL;
-    if (c == NULL || (c->name = strdup(name)) == NULL) {
+    if (c == NULL || (c->name = strdup(name)) == NULL || (c->wal_dir = strdup(wal_dir)) == NULL ||
+        (ids == NULL && batch_ids_new(&ids) != 0)) {
+        if (c != NULL) {
+            free(c->name);
+            free(c->wal_dir);
+        }
         free(c);
+        batch_ids_free(ids);
         return bdx_error_set(err, -ENOMEM, "out of memory");
     }
+    c->ids = ids;
+    c->start_lsn = start_lsn;
     c->ix = ix;
     c->limits = *limits;
     if (opts != NULL)
@@ -504,13 +451,43 @@ void commit_close(commit_t *c)
         log_warn("commit", "final WAL sync failed", "index=%s error=\"%s\"", c->name,
                  bdx_error_message(&err));
     wal_close(c->wal);
-    ids_free(c);
+    batch_ids_free(c->ids);
     pthread_cond_destroy(&c->ref_zero);
     pthread_cond_destroy(&c->synced);
     pthread_cond_destroy(&c->need_sync);
     pthread_mutex_destroy(&c->ref_lock);
     pthread_mutex_destroy(&c->sync_lock);
     pthread_mutex_destroy(&c->lock);
+    free(c->wal_dir);
     free(c->name);
     free(c);
+}
+
+int commit_truncate_wal(commit_t *c, uint64_t lsn, size_t *removed, bdx_error_t *err)
+{
+    return wal_truncate_before(c->wal, lsn, removed, err);
+}
+
+void commit_wal_usage(const commit_t *c, uint64_t *bytes, uint32_t *segments)
+{
+    DIR *d = opendir(c->wal_dir);
+    struct dirent *e;
+
+    *bytes = 0;
+    *segments = 0;
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        char path[PATH_MAX];
+        struct stat st;
+        size_t n = strlen(e->d_name);
+        if (n < 5 || strcmp(e->d_name + n - 4, ".log") != 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", c->wal_dir, e->d_name);
+        if (stat(path, &st) == 0) {
+            *bytes += (uint64_t)st.st_size;
+            (*segments)++;
+        }
+    }
+    closedir(d);
 }

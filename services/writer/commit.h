@@ -2,7 +2,9 @@
  * commit: the write pipeline of one index on the active writer — validate a batch, log it in the
  * index's WAL (common/wal.h), apply it to the in-memory index (common/apply.h), make it durable
  * according to the sync policy, acknowledge it with its LSN. Also the recovery of the index at
- * start: the whole WAL is replayed into the empty index (no checkpoints yet).
+ * start: the WAL after the loaded generation's checkpoint LSN is replayed into the index
+ * (services/writer/checkpoint.h writes the generations and trims the WAL through
+ * commit_truncate_wal()).
  *
  * Sync policies (--sync):
  *   COMMIT_SYNC_ALWAYS  every caller fdatasyncs before it returns (callers that overlap share
@@ -37,6 +39,7 @@
 #include "common/error.h"
 #include "common/index.h"
 #include "common/limits.h"
+#include "services/writer/batch_ids.h"
 
 #include "bitdex/v1/writer.pb-c.h"
 
@@ -44,7 +47,6 @@
 #include <stdint.h>
 
 #define COMMIT_WAL_DIR "wal"              /* under <data>/indexes/<name>/ */
-#define COMMIT_BATCH_IDS 65536            /* batch ids remembered for idempotency */
 #define COMMIT_DEFAULT_SYNC_INTERVAL_MS 2 /* --sync-interval-ms */
 
 typedef enum commit_sync {
@@ -73,15 +75,20 @@ typedef struct commit commit_t;
 
 /*
  * Opens (creating if needed) the WAL in `wal_dir`, recovering it (a torn tail is cut and logged),
- * and replays every frame into `ix` (borrowed; must be empty and outlive the commit), then starts
- * the sync thread of COMMIT_SYNC_BATCH. `name` (the index name, for the log id and logs),
- * `limits` and `opts` are copied; opts may be NULL (defaults). Caller frees with commit_close().
- * Returns 0; BDX_ECORRUPT or BDX_EVERSION (file and offset in err; the writer must not start);
- * BDX_ECORRUPT for a frame that does not decode or validate (LSN in err); -ENOMEM; -errno.
- * On failure nothing needs closing (the index may hold part of the log: free it).
+ * and replays every frame after `start_lsn` into `ix` (borrowed; holds the state at start_lsn —
+ * the loaded generation, or an empty index with start_lsn 0 — and must outlive the commit),
+ * then starts the sync thread of COMMIT_SYNC_BATCH. `ids` (taken over, even on failure; NULL =
+ * none) are the batch ids remembered at start_lsn; the replay adds the later ones. `name` (the
+ * index name, for the log id and logs), `limits` and `opts` are copied; opts may be NULL
+ * (defaults). Caller frees with commit_close().
+ * Returns 0; BDX_ECORRUPT or BDX_EVERSION (file and offset in err; the writer must not start),
+ * also when the WAL lacks frames after start_lsn; BDX_ECORRUPT for a frame that does not decode
+ * or validate (LSN in err); -ENOMEM; -errno. On failure nothing needs closing (the index may
+ * hold part of the log: free it).
  */
-int commit_open(const char *wal_dir, const char *name, index_t *ix, const limits_t *limits,
-                const commit_options_t *opts, commit_t **out, bdx_error_t *err);
+int commit_open(const char *wal_dir, const char *name, index_t *ix, uint64_t start_lsn,
+                batch_ids_t *ids, const limits_t *limits, const commit_options_t *opts,
+                commit_t **out, bdx_error_t *err);
 
 /*
  * Waits for calls in flight (commit_ref), stops the sync thread, syncs the WAL once more (so a
@@ -125,5 +132,12 @@ uint64_t commit_applied_lsn(const commit_t *c);
 
 /* Last LSN that may be acknowledged: durable under ALWAYS/BATCH, written under NONE. */
 uint64_t commit_committed_lsn(const commit_t *c);
+
+/* Deletes WAL segments whose frames are all below `lsn` (wal_truncate_before()); *removed
+ * (may be NULL) receives the number of segments deleted. Any thread. 0 or -errno. */
+int commit_truncate_wal(commit_t *c, uint64_t lsn, size_t *removed, bdx_error_t *err);
+
+/* Bytes and number of WAL segment files on disk now. Any thread. */
+void commit_wal_usage(const commit_t *c, uint64_t *bytes, uint32_t *segments);
 
 #endif

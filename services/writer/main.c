@@ -22,20 +22,22 @@
 #include "services/writer/election.h"
 #include "services/writer/writer_service.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #define PROG "bitdex-writer"
-#define NOPTIONS (HOST_NOPTIONS + 5)
+#define NOPTIONS (HOST_NOPTIONS + 8)
 
 /* What becoming the active writer needs; shared by main and the election thread. */
 typedef struct writer_main {
     const char *data_dir;
     const schema_yaml_t *config; /* NULL without --config-dir */
-    commit_options_t commit;     /* --sync, --sync-interval-ms */
+    catalog_options_t catalog;   /* --sync*, --checkpoint-* */
     health_t *health;
     writer_service_t *service;
     atomic_bool started; /* recover() ran: main and the election thread may both try */
@@ -55,7 +57,7 @@ static int recover(writer_main_t *m)
     if (atomic_exchange(&m->started, true))
         return 0;
     writer_service_set_recovering(m->service);
-    rc = catalog_open_sync(m->data_dir, &m->commit, &cat, &err);
+    rc = catalog_open_with(m->data_dir, &m->catalog, &cat, &err);
     if (rc == 0 && m->config != NULL)
         rc = catalog_apply_config(cat, m->config, &err);
     if (rc != 0) {
@@ -97,7 +99,7 @@ int main(int argc, char **argv)
 {
     host_config_t hcfg = {0};
     char *data_dir = NULL, *admin_token = NULL, *config_dir = NULL, *sync = NULL;
-    int64_t sync_interval_ms = 0;
+    int64_t sync_interval_ms = 0, ck_interval_ms = 0, ck_lsns = 0, ck_wal_mb = 0;
     config_option_t opts[NOPTIONS];
     host_t *host = NULL;
     election_t *election = NULL;
@@ -134,6 +136,34 @@ int main(int argc, char **argv)
         .min = 1,
         .max = 1000,
         .help = "--sync batch: least time between two WAL fsyncs of an index, in milliseconds"};
+    opts[HOST_NOPTIONS + 5] = (config_option_t){
+        .name = "checkpoint-interval-ms",
+        .env = "BITDEX_CHECKPOINT_INTERVAL_MS",
+        .type = CONFIG_INT,
+        .target = &ck_interval_ms,
+        .def = "300000",
+        .min = 0,
+        .max = 86400000,
+        .help = "checkpoint an index when this long passed since its last checkpoint and it "
+                "changed (0: never on time; --checkpoint-lsns/--checkpoint-wal-mb still apply)"};
+    opts[HOST_NOPTIONS + 6] = (config_option_t){
+        .name = "checkpoint-lsns",
+        .env = "BITDEX_CHECKPOINT_LSNS",
+        .type = CONFIG_INT,
+        .target = &ck_lsns,
+        .def = "100000",
+        .min = 1,
+        .max = INT64_MAX,
+        .help = "checkpoint an index after this many batches since its last checkpoint"};
+    opts[HOST_NOPTIONS + 7] = (config_option_t){
+        .name = "checkpoint-wal-mb",
+        .env = "BITDEX_CHECKPOINT_WAL_MB",
+        .type = CONFIG_INT,
+        .target = &ck_wal_mb,
+        .def = "256",
+        .min = 1,
+        .max = 1048576,
+        .help = "checkpoint an index when its WAL on disk reaches this many MiB"};
     rc = config_parse(opts, NOPTIONS, PROG, argc, argv, stdout, &err);
     if (rc == CONFIG_HELP) {
         status = 0;
@@ -144,12 +174,15 @@ int main(int argc, char **argv)
         status = 2;
         goto out;
     }
-    if (commit_sync_parse(sync, &m.commit.sync) != 0) {
+    if (commit_sync_parse(sync, &m.catalog.commit.sync) != 0) {
         fprintf(stderr, PROG ": --sync: \"%s\" is not always, batch or none (see --help)\n", sync);
         status = 2;
         goto out;
     }
-    m.commit.interval_ms = (unsigned)sync_interval_ms;
+    m.catalog.commit.interval_ms = (unsigned)sync_interval_ms;
+    m.catalog.checkpoint.interval_ms = ck_interval_ms > 0 ? (unsigned)ck_interval_ms : UINT_MAX;
+    m.catalog.checkpoint.lsns = (uint64_t)ck_lsns;
+    m.catalog.checkpoint.wal_bytes = (uint64_t)ck_wal_mb << 20;
     if ((rc = process_mkdirs(data_dir)) != 0) {
         log_error("writer", "cannot create data directory", "path=%s error=\"%s\"", data_dir,
                   bdx_strerror(rc));
@@ -176,8 +209,8 @@ int main(int argc, char **argv)
     if (admin_token == NULL || admin_token[0] == '\0')
         log_warn("writer", "no admin token: mutating RPCs are not authenticated", NULL);
     log_info("writer", "write durability", "sync=%s sync_interval_ms=%u",
-             commit_sync_name(m.commit.sync), m.commit.interval_ms);
-    if (m.commit.sync == COMMIT_SYNC_NONE)
+             commit_sync_name(m.catalog.commit.sync), m.catalog.commit.interval_ms);
+    if (m.catalog.commit.sync == COMMIT_SYNC_NONE)
         log_warn("writer", "--sync none: acknowledged writes can be lost in a machine crash", NULL);
     if (writer_service_new(&(writer_service_config_t){data_dir, admin_token}, &m.service) != 0) {
         log_error("writer", "cannot start", "error=\"out of memory\"");

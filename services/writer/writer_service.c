@@ -248,6 +248,25 @@ static void do_drop(catalog_t *cat, rpc_call_t *call, const ProtobufCMessage *ms
         rpc_call_fail_error(call, &err);
 }
 
+static void do_checkpoint(catalog_t *cat, rpc_call_t *call, const ProtobufCMessage *msg)
+{
+    const Bitdex__V1__CheckpointRequest *req = (const Bitdex__V1__CheckpointRequest *)msg;
+    Bitdex__V1__CheckpointResponse resp = BITDEX__V1__CHECKPOINT_RESPONSE__INIT;
+    checkpoint_info_t info;
+    bdx_error_t err = {0};
+
+    if (catalog_checkpoint(cat, req->index, &info, &err) != 0) {
+        rpc_call_fail_error(call, &err);
+        return;
+    }
+    resp.generation = info.generation;
+    resp.checkpoint_lsn = info.lsn;
+    resp.new_generation = info.new_generation;
+    resp.bytes_written = info.new_generation ? info.bytes_written : 0;
+    resp.duration_ms = info.new_generation ? info.duration_ms : 0;
+    rpc_call_reply(call, &resp.base);
+}
+
 static void do_get(catalog_t *cat, rpc_call_t *call, const ProtobufCMessage *msg)
 {
     const Bitdex__V1__GetIndexRequest *req = (const Bitdex__V1__GetIndexRequest *)msg;
@@ -468,6 +487,14 @@ static void drop_index(rpc_call_t *call, const ProtobufCMessage *req, void *ctx)
         defer_admin(cat, call, req, do_drop);
 }
 
+static void checkpoint(rpc_call_t *call, const ProtobufCMessage *req, void *ctx)
+{
+    catalog_t *cat = gate(ctx, call, true);
+
+    if (cat != NULL)
+        defer_admin(cat, call, req, do_checkpoint);
+}
+
 static void list_indexes(rpc_call_t *call, const ProtobufCMessage *req, void *ctx)
 {
     catalog_t *cat = gate(ctx, call, false);
@@ -513,7 +540,7 @@ static const rpc_service_impl_t writer_methods[] = {
     {"UnregisterPrefilter", RPC_UNARY, not_yet, NULL, NULL},
     {"RefreshPrefilter", RPC_UNARY, not_yet, NULL, NULL},
     {"ListPrefilters", RPC_UNARY, not_yet, NULL, NULL},
-    {"Checkpoint", RPC_UNARY, not_yet, NULL, NULL},
+    {"Checkpoint", RPC_UNARY, checkpoint, NULL, NULL},
     {"GetStats", RPC_UNARY, not_yet, NULL, NULL},
     {"Watch", RPC_SERVER_STREAMING, not_yet, NULL, NULL},
 };

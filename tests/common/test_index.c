@@ -539,6 +539,7 @@ static void op_clear_sort(index_t *ix, int i)
                  SEEDARG);
     if (!model[i].alive)
         return; /* a missing document is not created */
+    cr_assert(roaring_bitmap_contains(index_touched(ix), slot_of(i)));
     model[i].has[s] = false;
     model[i].val[s] = 0;
     model_recompute(&model[i]);
@@ -550,6 +551,8 @@ static void op_set_stored(index_t *ix, int i)
     uint32_t v = below(4) ? (uint32_t)(1 + below(1000)) : 0;
 
     cr_assert_eq(index_set_stored(ix, slot_of(i), &v, v ? sizeof(v) : 0), 0);
+    if (v != 0 || model[i].stored != 0)
+        cr_assert(roaring_bitmap_contains(index_touched(ix), slot_of(i)), "touched");
     if (v != 0)
         ensure_alive(&model[i]);
     model[i].stored = v;

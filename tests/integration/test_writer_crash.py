@@ -1,32 +1,38 @@
 #!/usr/bin/python3
-"""Crash test of the write path: kill -9 the real bitdex-writer (--sync batch) while clients
-apply batches, restart it, and check that nothing acknowledged was lost and nothing is half
-applied.
+"""Crash test of the write path: kill -9 the real bitdex-writer (--sync batch, checkpointing
+every few batches) while clients apply batches, restart it, and check that nothing acknowledged
+was lost and nothing is half applied.
 
 Each iteration:
   1. start bitdex-writer on 127.0.0.1:0 (port from its `msg=listening ... port=N` log line) on
-     the same data directory;
+     the same data directory, with --checkpoint-lsns small, so that background checkpoints
+     (new generations, WAL truncation, old generations deleted) run all the time and the kill
+     lands in every step of them;
   2. two client threads send Apply batches of random Put / Merge / Delete / Add ops on ids
      0..NIDS-1, each with a unique batch_id, and record every acknowledged (LSN, batch);
   3. after a random delay the writer gets SIGKILL;
-  4. the writer is restarted (it replays its WAL), and the checks run:
-     - the WAL files (parsed here from docs/format/wal.md, CRCs checked with zlib) hold every
-       acknowledged batch at its acknowledged LSN, byte-identical once decoded, and every frame
-       is a whole batch some client sent (found by batch_id);
-     - GetIndex reports committed_lsn = the last frame's LSN and document_count = the count of a
-       model that replays every frame with the semantics of writer.proto;
+  4. the writer is restarted (it loads CURRENT's generation and replays the WAL after it); every
+     batch sent but not acknowledged is sent again with its batch_id: the writer answers
+     `duplicate` with the original LSN if it had committed it (the batch ids survive
+     checkpoints in the generation), or applies it now. So every LSN's batch is known, and:
+     - the known LSNs are exactly 1..committed_lsn (no frame the test cannot explain);
+     - the WAL files still on disk (parsed here from docs/format/wal.md, CRCs checked with zlib)
+       hold, at each LSN, exactly the known batch;
+     - GetIndex's document_count equals a model that replays every known batch in LSN order
+       with the semantics of writer.proto;
      - liveness of every id equals the model's. It is read back through the contract itself:
        an Apply of one Remove op of a value no batch uses changes nothing, and is counted in
        skipped_ops exactly when the document is not live. (These probe batches are frames too;
        the model replays them like any other.)
-A half-applied batch would show as a wrong count or liveness, a lost one as a missing frame.
+A half-applied batch would show as a wrong count or liveness, a lost one as an LSN gap or a
+batch applied twice (a retry not recognised as a duplicate).
 Before the loop, the statuses of Apply / ApplyStream, batch_id duplicates and the GetIndex
 counters are checked once on another index.
 
   /usr/bin/python3 tests/integration/test_writer_crash.py \\
       --writer build/services/writer/bitdex-writer --proto-dir proto
 
-BITDEX_CRASH_ITERATIONS (default 20) sets the number of kills; BITDEX_TEST_SEED the seed.
+BITDEX_CRASH_ITERATIONS (default 50) sets the number of kills; BITDEX_TEST_SEED the seed.
 """
 
 import argparse
@@ -51,7 +57,8 @@ except ImportError as e:  # pragma: no cover
     sys.exit(1)
 
 SLOW = bitdex_proc.SLOW
-ITERATIONS = int(os.environ.get("BITDEX_CRASH_ITERATIONS", "20"))
+ITERATIONS = int(os.environ.get("BITDEX_CRASH_ITERATIONS", "50"))
+CHECKPOINT_LSNS = 6  # a background checkpoint every few batches
 NIDS = 64
 PROBE_TAG = -1  # never written: removing it changes nothing
 INDEX = "crash"
@@ -66,7 +73,9 @@ class Writer(bitdex_proc.BitdexProcess):
 
     def __init__(self, binary, data):
         super().__init__([binary, "--data-dir", data, "--listen", "127.0.0.1:0",
-                          "--sync", "batch", "--log-level", "info"], name="writer")
+                          "--sync", "batch", "--log-level", "info",
+                          "--checkpoint-lsns", str(CHECKPOINT_LSNS),
+                          "--checkpoint-interval-ms", "100"], name="writer")
 
     def wait_serving(self):
         self.wait_listening(30 * SLOW)
@@ -258,7 +267,7 @@ def probe_live(port, lsn_floor):
     """The set of live ids, read through Apply's skipped_ops (see the module docstring)."""
     W, T = PB.writer, PB.types
     live = set()
-    probes = []
+    probes, lsns = [], []
     ch = channel(port)
     try:
         for i in range(NIDS):
@@ -272,9 +281,10 @@ def probe_live(port, lsn_floor):
             if resp.skipped_ops == 0:
                 live.add(i)
             probes.append(req)
+            lsns.append(resp.committed_lsn)
     finally:
         ch.close()
-    return live, probes
+    return live, probes, lsns
 
 
 def main():
@@ -299,8 +309,9 @@ def main():
         unary(ch, "CreateIndex", PB.writer.CreateIndexRequest(index=INDEX, schema=schema()),
               PB.writer.CreateIndexResponse)
         ch.close()
-        sent, all_acked, probes = {}, [], []
-        total_acked = 0
+        sent, known, probes = {}, {}, []  # batch_id -> req; lsn -> req; probe reqs
+        lsn_of = {}  # batch_id -> LSN, once known
+        total_acked, generations, truncated = 0, 0, False
         for it in range(ITERATIONS):
             acked, stop, lock = [], threading.Event(), threading.Lock()
             threads = [threading.Thread(target=load, args=(random.Random(rng.random()), writer.port,
@@ -309,47 +320,61 @@ def main():
             for t in threads:
                 t.start()
             time.sleep(rng.uniform(0.02, 0.4) * SLOW)
+            generations += writer.log().count("generation published")
             writer.kill9()
             stop.set()
             for t in threads:
                 t.join(30)
-            all_acked.extend(acked)
+            for lsn, bid in acked:
+                assert lsn not in known, "LSN %d acknowledged twice" % lsn
+                known[lsn], lsn_of[bid] = sent[bid], lsn
             total_acked += len(acked)
 
             writer = Writer(opts.writer, data)
             writer.wait_serving()
-            frames = read_wal(wal_dir)
-            by_lsn = {}
-            live = set()
-            probe_payloads = {p.SerializeToString() for p in probes}
-            for lsn, payload in frames:
-                req = PB.writer.ApplyRequest.FromString(payload)
-                by_lsn[lsn] = req
-                if req.batch_id:
-                    assert req.batch_id in sent, "frame %d: batch %r was never sent" % (lsn, req.batch_id)
-                    assert req == sent[req.batch_id], "frame %d differs from what was sent" % lsn
-                else:
-                    assert payload in probe_payloads, "frame %d: unknown batch without id" % lsn
-                model_apply(live, req)
-            for lsn, bid in all_acked:
-                assert lsn in by_lsn, "acknowledged batch %s (LSN %d) lost\n%s" % (bid, lsn, writer.log())
-                assert by_lsn[lsn] == sent[bid], "LSN %d holds another batch than %s" % (lsn, bid)
-            last = frames[-1][0] if frames else 0
             ch = channel(writer.port)
+            for bid in sorted(b for b in sent if b not in lsn_of):  # outcome unknown: retry
+                resp = unary(ch, "Apply", sent[bid], PB.writer.ApplyResponse)
+                assert resp.committed_lsn not in known or resp.duplicate, \
+                    "retry of %s got LSN %d, which holds another batch" % (bid, resp.committed_lsn)
+                if resp.committed_lsn in known:
+                    assert known[resp.committed_lsn] == sent[bid], "LSN %d holds another batch" % resp.committed_lsn
+                known[resp.committed_lsn], lsn_of[bid] = sent[bid], resp.committed_lsn
             info = unary(ch, "GetIndex", PB.schema.GetIndexRequest(index=INDEX),
                          PB.schema.GetIndexResponse).index
             ch.close()
-            assert info.committed_lsn == last, "committed_lsn %d, last frame %d" % (info.committed_lsn, last)
+            last = info.committed_lsn
+            assert sorted(known) == list(range(1, last + 1)), \
+                "known LSNs are not 1..%d: missing %s, beyond %s (seed %d)" % (
+                    last, sorted(set(range(1, last + 1)) - set(known))[:10],
+                    sorted(l for l in known if l > last)[:10], seed)
+            frames = read_wal(wal_dir)
+            for lsn, payload in frames:
+                assert lsn in known, "frame %d is no batch the test knows" % lsn
+                assert PB.writer.ApplyRequest.FromString(payload) == known[lsn], \
+                    "frame %d differs from the batch acknowledged at that LSN" % lsn
+            truncated = truncated or (frames and frames[0][0] > 1)
+            live = set()
+            for lsn in range(1, last + 1):
+                model_apply(live, known[lsn])
             assert info.document_count == len(live), \
-                "document_count %d, model %d (iteration %d, seed %d)" % (info.document_count, len(live), it, seed)
-            got, new_probes = probe_live(writer.port, last)
+                "document_count %d, model %d (iteration %d, seed %d)\n%s" % (
+                    info.document_count, len(live), it, seed, writer.log())
+            got, new_probes, probe_lsns = probe_live(writer.port, last)
+            for req, lsn in zip(new_probes, probe_lsns):
+                known[lsn] = req
             probes.extend(new_probes)
             assert got == live, "live ids differ: only in writer %s, only in model %s (seed %d)" % (
                 sorted(got - live), sorted(live - got), seed)
-            print("iteration %d: acked %d batches, WAL %d frames, %d live documents"
-                  % (it, len(acked), len(frames), len(live)), flush=True)
+            print("iteration %d: acked %d batches, LSN %d, WAL frames %d..%d, %d live documents"
+                  % (it, len(acked), last, frames[0][0] if frames else 0,
+                     frames[-1][0] if frames else 0, len(live)), flush=True)
+        generations += writer.log().count("generation published")
+        assert generations > ITERATIONS, "only %d generations were published" % generations
+        assert truncated, "the WAL was never truncated after a checkpoint"
         assert total_acked > 0, "no batch was ever acknowledged"
-        print("ok: %d iterations, %d acknowledged batches, seed %d" % (ITERATIONS, total_acked, seed))
+        print("ok: %d iterations, %d acknowledged batches, %d generations published, seed %d"
+              % (ITERATIONS, total_acked, generations, seed))
         return 0
     except AssertionError as e:
         sys.stderr.write("FAIL (seed %d): %s\n" % (seed, e))

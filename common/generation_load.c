@@ -1,0 +1,357 @@
+/*
+ * generation_load: builds an index over an open generation. Base bitmaps become frozen slots
+ * over the mapping (zero copy); the other structures are copied in through their APIs. Then
+ * the delta, if any, is applied: changed bitmaps are materialized as owned bitmaps, per-slot
+ * data of the touched slots replaces the base's, and index_touched() becomes the delta's
+ * touched slots, so the next delta written from this index is again cumulative.
+ *
+ * Every offset and length read from the files is checked against its section before use; the
+ * contents of bitmaps are trusted only as far as the checksums vouch for them (open with
+ * GENERATION_VERIFY).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/generation_internal.h"
+
+#define BAD(...) bdx_error_set(err, BDX_ECORRUPT, __VA_ARGS__)
+
+/* Checks that entry i of a directory is in range of its arena and after entry i - 1. */
+static int check_item(const gen_file_t *f, const uint8_t *dir, uint64_t i, uint64_t arena_len,
+                      bool delta, gen_item_t *it, bdx_error_t *err)
+{
+    gen_item_t prev;
+    uint64_t end;
+
+    gen_item_decode(dir + i * GEN_DIR_ENTRY_SIZE, it);
+    end = it->off + (it->len_r != 0 ? gen_align(it->len_a) + it->len_r : it->len_a);
+    if (it->off % GEN_ALIGN != 0 || it->off > arena_len || end > arena_len || end < it->off ||
+        (!delta && (it->len_r != 0 || it->len_a == 0)))
+        return BAD("generation %s: bitmap directory entry %llu out of range", f->path,
+                   (unsigned long long)i);
+    if (i > 0) {
+        gen_item_decode(dir + (i - 1) * GEN_DIR_ENTRY_SIZE, &prev);
+        if (gen_item_cmp(prev.kind, prev.field, prev.key, it->kind, it->field, it->key) >= 0)
+            return BAD("generation %s: bitmap directory entry %llu out of order", f->path,
+                       (unsigned long long)i);
+    }
+    return 0;
+}
+
+static int load_base_bitmaps(const generation_t *g, index_t *ix, bdx_error_t *err)
+{
+    const gen_file_t *f = &g->files[0];
+    gen_item_t it;
+    int rc;
+
+    for (uint64_t i = 0; i < g->base_items; i++) {
+        const char *bytes;
+        if ((rc = check_item(f, g->base_dir, i, g->base_bitmaps_len, false, &it, err)) != 0)
+            return rc;
+        bytes = (const char *)g->base_bitmaps + it.off;
+        if (it.kind == GEN_ITEM_VALUE) {
+            if (it.field >= ix->schema->filter_count)
+                return BAD("generation %s: bitmap entry %llu: no filter field %u", f->path,
+                           (unsigned long long)i, it.field);
+            rc = valuemap_set_frozen(ix->filters[it.field].values, it.key, bytes, it.len_a);
+        } else {
+            bitmap_t *slot = gen_item_slot(ix, it.kind, it.field, it.key);
+            if (slot == NULL)
+                return BAD("generation %s: bitmap entry %llu: no item (%u, %u, %lld)", f->path,
+                           (unsigned long long)i, it.kind, it.field, (long long)it.key);
+            rc = bitmap_set_frozen(slot, bytes, it.len_a);
+        }
+        if (rc == BDX_ECORRUPT)
+            return BAD("generation %s: bitmap entry %llu: not a frozen bitmap", f->path,
+                       (unsigned long long)i);
+        if (rc != 0)
+            return bdx_error_set(err, rc, "generation %s: %s", f->path, bdx_strerror(rc));
+    }
+    return 0;
+}
+
+static int load_column(const gen_file_t *f, const uint8_t *p, uint64_t len, column_t *col,
+                       bdx_error_t *err)
+{
+    uint64_t n;
+    unsigned width;
+    int rc;
+
+    if (len < 16)
+        return BAD("generation %s: column section too short", f->path);
+    n = gen_get64(p);
+    width = gen_get32(p + 12);
+    if (gen_get32(p + 8) != column_bits(col) || width != col->width || n > UINT32_MAX + 1ULL ||
+        len != 16 + n * width)
+        return BAD("generation %s: column section does not match its field", f->path);
+    if (n == 0)
+        return 0;
+    if ((rc = column_reserve(col, n)) != 0)
+        return bdx_error_set(err, rc, "generation %s: %s", f->path, bdx_strerror(rc));
+    p += 16;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t v = 0;
+        for (unsigned b = 0; b < width; b++)
+            v |= (uint64_t)p[i * width + b] << (8 * b);
+        if ((v != 0 || i == n - 1) && (rc = column_set(col, (uint32_t)i, v)) != 0)
+            return BAD("generation %s: column value at slot %llu too wide", f->path,
+                       (unsigned long long)i);
+    }
+    return 0;
+}
+
+/* Opens the slotstore image of section s zero-copy as a docvalues store. */
+static int open_records(const gen_file_t *f, const gen_section_t *s, docvalues_t **out,
+                        bdx_error_t *err)
+{
+    slotstore_t *ss;
+    int rc;
+
+    if ((rc = slotstore_image_open(f->map + s->off, s->len, &ss, err)) != 0)
+        return bdx_error_set(err, rc, "generation %s section docvalues: %s", f->path,
+                             bdx_error_message(err));
+    if ((rc = docvalues_from_slots(ss, out)) != 0) {
+        slotstore_free(ss);
+        return bdx_error_set(err, rc, "generation %s: %s", f->path, bdx_strerror(rc));
+    }
+    return 0;
+}
+
+/* Replaces the records of the touched slots by the delta's (length 0: removed). The raw
+ * records go through a scratch slotstore so that docvalues decodes them. */
+static int apply_records(const gen_file_t *f, const gen_section_t *s, index_t *ix,
+                         const roaring_bitmap_t *touched, bdx_error_t *err)
+{
+    const uint8_t *p = f->map + s->off, *end = p + s->len;
+    slotstore_t *ss = NULL;
+    docvalues_t *recs = NULL;
+    docvalues_rec_t rec = {0};
+    roaring_uint32_iterator_t *it = NULL;
+    int rc;
+
+    if ((rc = slotstore_new(&ss)) != 0 || (rc = docvalues_from_slots(ss, &recs)) != 0) {
+        slotstore_free(ss);
+        return bdx_error_set(err, rc, "generation %s: %s", f->path, bdx_strerror(rc));
+    }
+    if ((rc = docvalues_rec_init(&rec, ix->schema->filter_count)) == 0 &&
+        (it = roaring_create_iterator(touched)) == NULL)
+        rc = -ENOMEM;
+    for (; rc == 0 && it->has_value; roaring_advance_uint32_iterator(it)) {
+        uint32_t n;
+        if (end - p < 4 || (n = gen_get32(p)) > (uint64_t)(end - p - 4)) {
+            rc = BDX_ECORRUPT;
+            break;
+        }
+        /* through the scratch store: put, decode, store into the index, drop */
+        if (n == 0)
+            docvalues_rec_clear(&rec);
+        else if ((rc = slotstore_put(ss, 0, p + 4, n)) != 0 ||
+                 (rc = docvalues_load(recs, 0, &rec)) != 0)
+            break;
+        p += 4 + n;
+        rc = docvalues_store(ix->dv, it->current_value, &rec);
+    }
+    if (rc == 0 && p != end)
+        rc = BDX_ECORRUPT;
+    if (it != NULL)
+        roaring_free_uint32_iterator(it);
+    docvalues_rec_free(&rec);
+    docvalues_free(recs);
+    if (rc == BDX_ECORRUPT)
+        return BAD("generation %s: bad docvalues record", f->path);
+    if (rc != 0)
+        return bdx_error_set(err, rc, "generation %s: %s", f->path, bdx_strerror(rc));
+    return 0;
+}
+
+static int load_dicts(const gen_file_t *f, index_t *ix, bool required, bdx_error_t *err)
+{
+    int rc;
+
+    for (size_t i = 0; i < ix->schema->filter_count; i++) {
+        const gen_section_t *s = gen_file_find(f, GEN_SEC_DICT, (uint32_t)i);
+        int64_t first;
+        if (ix->filters[i].dict == NULL)
+            continue;
+        if (s == NULL) {
+            if (required)
+                return BAD("generation %s: no dictionary for field %zu", f->path, i);
+            continue;
+        }
+        if ((rc = gen_load_dict(ix->filters[i].dict, f->map + s->off, s->len, f->path, &first,
+                                err)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int load_perm(const gen_file_t *f, const gen_section_t *s, index_t *ix, size_t field,
+                     bdx_error_t *err)
+{
+    permutation_t *p;
+    int rc;
+
+    if ((rc = gen_load_perm(f->map + s->off, s->len, ix->schema->sort_fields[field].bits, &p,
+                            f->path, err)) != 0)
+        return rc;
+    permutation_free(ix->sorts[field].perm);
+    ix->sorts[field].perm = p;
+    return 0;
+}
+
+static int load_base(const generation_t *g, index_t *ix, bdx_error_t *err)
+{
+    const gen_file_t *f = &g->files[0];
+    const gen_section_t *s;
+    docvalues_t *dv;
+    int rc;
+
+    if ((rc = load_base_bitmaps(g, ix, err)) != 0)
+        return rc;
+    for (size_t i = 0; i < ix->schema->sort_count; i++) {
+        if ((s = gen_file_find(f, GEN_SEC_COLUMN, (uint32_t)i)) == NULL)
+            return BAD("generation %s: no column for sort field %zu", f->path, i);
+        if ((rc = load_column(f, f->map + s->off, s->len, ix->sorts[i].col, err)) != 0)
+            return rc;
+        if ((s = gen_file_find(f, GEN_SEC_PERM, (uint32_t)i)) == NULL)
+            return BAD("generation %s: no permutation for sort field %zu", f->path, i);
+        if ((rc = load_perm(f, s, ix, i, err)) != 0)
+            return rc;
+    }
+    if ((rc = load_dicts(f, ix, true, err)) != 0)
+        return rc;
+    if ((s = gen_file_find(f, GEN_SEC_DOCVALUES, 0)) == NULL)
+        return BAD("generation %s: no docvalues section", f->path);
+    if ((rc = open_records(f, s, &dv, err)) != 0)
+        return rc;
+    docvalues_free(ix->dv);
+    ix->dv = dv;
+    return 0;
+}
+
+/* ---- delta ---- */
+
+/* slot/value bitmap := current | added - removed */
+static int apply_item(index_t *ix, const gen_item_t *it, const uint8_t *arena)
+{
+    const roaring_bitmap_t *cur, *add = NULL, *rem = NULL;
+    roaring_bitmap_t *rb = NULL;
+    bitmap_t *slot = NULL;
+    int rc;
+
+    if (it->kind == GEN_ITEM_VALUE) {
+        if (it->field >= ix->schema->filter_count)
+            return BDX_ECORRUPT;
+        cur = valuemap_get(ix->filters[it->field].values, it->key);
+    } else {
+        if ((slot = gen_item_slot(ix, it->kind, it->field, it->key)) == NULL)
+            return BDX_ECORRUPT;
+        cur = bitmap_get(slot);
+    }
+    if ((it->len_a != 0 &&
+         (rc = bitmap_view((const char *)arena + it->off, it->len_a, &add)) != 0) ||
+        (it->len_r != 0 && (rc = bitmap_view((const char *)arena + it->off + gen_align(it->len_a),
+                                             it->len_r, &rem)) != 0))
+        goto out;
+    rc = -ENOMEM;
+    rb = cur != NULL ? roaring_bitmap_copy(cur) : roaring_bitmap_create();
+    if (rb == NULL)
+        goto out;
+    if (add != NULL)
+        roaring_bitmap_or_inplace(rb, add);
+    if (rem != NULL)
+        roaring_bitmap_andnot_inplace(rb, rem);
+    if (it->kind == GEN_ITEM_VALUE) {
+        rc = valuemap_adopt(ix->filters[it->field].values, it->key, rb);
+    } else {
+        bitmap_adopt(slot, rb);
+        rc = 0;
+    }
+    rb = NULL;
+out:
+    bitmap_free_roaring(rb);
+    bitmap_view_free(add);
+    bitmap_view_free(rem);
+    return rc;
+}
+
+static int load_delta(const generation_t *g, index_t *ix, bdx_error_t *err)
+{
+    const gen_file_t *f = &g->files[1];
+    const gen_section_t *dir = gen_file_find(f, GEN_SEC_BITMAP_DIR, 0);
+    const gen_section_t *arena = gen_file_find(f, GEN_SEC_BITMAPS, 0);
+    const gen_section_t *ts = gen_file_find(f, GEN_SEC_TOUCHED, 0), *s;
+    const roaring_bitmap_t *touched;
+    uint64_t ntouched;
+    gen_item_t it;
+    int rc;
+
+    if (dir == NULL || arena == NULL || ts == NULL || dir->len % GEN_DIR_ENTRY_SIZE != 0)
+        return BAD("generation %s: missing delta sections", f->path);
+    for (uint64_t i = 0; i < dir->len / GEN_DIR_ENTRY_SIZE; i++) {
+        if ((rc = check_item(f, f->map + dir->off, i, arena->len, true, &it, err)) != 0)
+            return rc;
+        if ((rc = apply_item(ix, &it, f->map + arena->off)) == BDX_ECORRUPT)
+            return BAD("generation %s: bitmap entry %llu: bad item or bitmap", f->path,
+                       (unsigned long long)i);
+        if (rc != 0)
+            return bdx_error_set(err, rc, "generation %s: %s", f->path, bdx_strerror(rc));
+    }
+    if (bitmap_set_frozen(&ix->touched, (const char *)f->map + ts->off, ts->len) != 0)
+        return BAD("generation %s: bad touched bitmap", f->path);
+    touched = bitmap_get(&ix->touched);
+    ntouched = roaring_bitmap_get_cardinality(touched);
+    for (size_t i = 0; i < ix->schema->sort_count; i++) {
+        column_t *col = ix->sorts[i].col;
+        roaring_uint32_iterator_t *iter;
+        const uint8_t *p;
+        uint64_t len;
+        if ((s = gen_file_find(f, GEN_SEC_SORT_VALUES, (uint32_t)i)) == NULL ||
+            s->len != 8 + 8 * ntouched)
+            return BAD("generation %s: sort values of field %zu missing or wrong size", f->path, i);
+        p = f->map + s->off;
+        len = gen_get64(p);
+        if ((iter = roaring_create_iterator(touched)) == NULL)
+            return bdx_error_set(err, -ENOMEM, "generation %s: out of memory", f->path);
+        for (p += 8, rc = 0; iter->has_value && rc == 0; roaring_advance_uint32_iterator(iter)) {
+            uint64_t v = gen_get64(p);
+            p += 8;
+            if (iter->current_value < len && (v != 0 || iter->current_value < column_length(col)))
+                rc = column_set(col, iter->current_value, v);
+        }
+        roaring_free_uint32_iterator(iter);
+        if (rc == 0 && len > column_length(col) && len <= UINT32_MAX + 1ULL)
+            rc = column_set(col, (uint32_t)(len - 1), column_get(col, (uint32_t)(len - 1)));
+        if (rc != 0)
+            return BAD("generation %s: sort values of field %zu: %s", f->path, i, bdx_strerror(rc));
+        if ((s = gen_file_find(f, GEN_SEC_PERM, (uint32_t)i)) != NULL) {
+            if ((rc = load_perm(f, s, ix, i, err)) != 0)
+                return rc;
+            ix->sorts[i].perm_rebuilt = true;
+        }
+    }
+    if ((rc = load_dicts(f, ix, false, err)) != 0)
+        return rc;
+    if ((s = gen_file_find(f, GEN_SEC_DOCVALUES, 0)) == NULL)
+        return BAD("generation %s: no docvalues section", f->path);
+    return apply_records(f, s, ix, touched, err);
+}
+
+int generation_load(const generation_t *g, index_t **out, bdx_error_t *err)
+{
+    index_t *ix;
+    int rc;
+
+    *out = NULL;
+    if ((rc = index_new(g->schema, &ix, err)) != 0)
+        return rc;
+    if ((rc = load_base(g, ix, err)) != 0 || (g->has_delta && (rc = load_delta(g, ix, err)) != 0)) {
+        index_free(ix);
+        return rc;
+    }
+    ix->base_id = g->base_id;
+    ix->writes++; /* nothing cached before the load is valid */
+    *out = ix;
+    return 0;
+}
