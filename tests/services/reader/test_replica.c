@@ -626,3 +626,202 @@ Test(replica, switch_under_load)
 {
     run_follow(true, true, 4000, 3);
 }
+
+/* ---- replica_apply() rules ---- */
+
+/* An index at LSN 5 (for switch tests). */
+static int load_at5(void *arg, index_t **ix, uint64_t *lsn, bdx_error_t *err)
+{
+    *lsn = 5;
+    return index_new(arg, ix, err);
+}
+
+static int load_fail(void *arg, index_t **ix, uint64_t *lsn, bdx_error_t *err)
+{
+    (void)arg, (void)ix, (void)lsn;
+    return bdx_error_set(err, BDX_ECORRUPT, "no generation");
+}
+
+typedef struct applier {
+    replica_t *rep;
+    script_t *sc;
+    int rc;
+} applier_t;
+
+static void *apply_2_to_4(void *arg)
+{
+    applier_t *a = arg;
+    for (uint64_t lsn = 2; lsn <= 4 && a->rc == 0; lsn++)
+        a->rc = replica_apply(a->rep, lsn, a->sc->payload[lsn], a->sc->len[lsn], NULL, NULL);
+    return NULL;
+}
+
+Test(replica, apply_order_skip_gap_and_garbage)
+{
+    schema_t *schema = make_schema();
+    script_t sc;
+    replica_t *rep;
+    bdx_error_t err = {0};
+    bool applied;
+    replica_snap_t s;
+
+    rng = seed_from_env();
+    script_make(&sc, 4);
+    cr_assert_eq(replica_open("images", NULL, load_empty, schema, &rep, &err), 0);
+    cr_assert_eq(replica_lsn(rep), 0);
+    cr_assert(!replica_ready(rep));
+    cr_assert_eq(replica_apply(rep, 2, sc.payload[2], sc.len[2], &applied, &err), BDX_ESTATE);
+    cr_assert(strstr(err.msg, "gap") != NULL, "%s", err.msg);
+    cr_assert_eq(replica_apply(rep, 1, sc.payload[1], sc.len[1], &applied, &err), 0);
+    cr_assert(applied);
+    cr_assert_eq(replica_apply(rep, 1, sc.payload[1], sc.len[1], &applied, &err), 0);
+    cr_assert(!applied, "an applied LSN is skipped");
+    cr_assert_eq(replica_apply(rep, 2, "\xff\xff\xff", 3, &applied, &err), BDX_ECORRUPT);
+    cr_assert(!replica_failed(rep), "garbage changes nothing");
+
+    /* a frame apply_check() rejects: a string for an INT field */
+    Bitdex__V1__ApplyRequest *bad = random_batch(sc.models[0].d, NIDS, 1);
+    Bitdex__V1__Value *v = NEW(Bitdex__V1__Value, BITDEX__V1__VALUE__INIT);
+    v->kind_case = BITDEX__V1__VALUE__KIND_STRING_VALUE;
+    v->string_value = strdup("x");
+    Bitdex__V1__Op *op = op_set_level(0, 0);
+    protobuf_c_message_free_unpacked(&op->set->filter->value->base, NULL);
+    op->set->filter->value = v;
+    PUSH(bad->ops, bad->n_ops, op);
+    uint8_t buf[4096];
+    size_t n = bitdex__v1__apply_request__pack(bad, buf);
+    protobuf_c_message_free_unpacked(&bad->base, NULL);
+    cr_assert_eq(replica_apply(rep, 2, buf, n, &applied, &err), BDX_ECORRUPT);
+    cr_assert(strstr(err.msg, "nsfwLevel") != NULL, "%s", err.msg);
+    cr_assert_eq(replica_lsn(rep), 1);
+
+    /* a snapshot holds its state while another thread applies (which waits for it) */
+    replica_acquire(rep, &s);
+    cr_assert_eq(s.lsn, 1);
+    uint64_t count1 = index_doc_count(s.ix);
+    applier_t ap = {rep, &sc, 0};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, apply_2_to_4, &ap), 0);
+    sleep_us(50000);
+    cr_assert_eq(s.lsn, 1);
+    cr_assert_eq(index_doc_count(s.ix), count1);
+    replica_snap_t s2; /* a new query meanwhile sees frame 2, applied to the other instance */
+    replica_acquire(rep, &s2);
+    cr_assert_eq(s2.lsn, 2);
+    uint64_t live2 = 0;
+    for (int i = 0; i < NIDS; i++)
+        live2 += sc.models[2].d[i].alive;
+    cr_assert_eq(index_doc_count(s2.ix), live2);
+    replica_release(rep, &s2);
+    replica_release(rep, &s);
+    pthread_join(th, NULL);
+    cr_assert_eq(ap.rc, 0);
+    replica_acquire(rep, &s);
+    cr_assert_eq(s.lsn, 4);
+    replica_release(rep, &s);
+
+    /* switch: a failing load keeps the old pair; a pair behind without catch-up is refused;
+     * a pair ahead is taken and the follower would skip up to it */
+    cr_assert_eq(replica_switch(rep, load_fail, schema, NULL, NULL, &err), BDX_ECORRUPT);
+    cr_assert_eq(replica_switch(rep, load_empty, schema, NULL, NULL, &err), BDX_ESTATE);
+    cr_assert_eq(replica_lsn(rep), 4);
+    cr_assert_eq(replica_switch(rep, load_at5, schema, NULL, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(replica_lsn(rep), 5);
+    replica_acquire(rep, &s);
+    cr_assert_eq(s.lsn, 5);
+    cr_assert_eq(index_doc_count(s.ix), 0);
+    replica_release(rep, &s);
+    replica_stats_t st;
+    replica_stats(rep, &st);
+    cr_assert_eq(st.frames, 4);
+    cr_assert_eq(st.switches, 1);
+    cr_assert_eq(st.pairs_freed, 1);
+    replica_close(rep);
+    schema_free(schema);
+    script_free(&sc);
+}
+
+/* ---- figures ---- */
+
+#define BENCH_IDS 100000
+
+typedef struct bench_reader {
+    replica_t *rep;
+    atomic_bool stop;
+    atomic_ulong n;
+} bench_reader_t;
+
+static void *bench_read(void *arg)
+{
+    bench_reader_t *b = arg;
+    unsigned long n = 0;
+    while (!atomic_load(&b->stop)) {
+        replica_snap_t s;
+        replica_acquire(b->rep, &s);
+        (void)index_doc_count(s.ix);
+        replica_release(b->rep, &s);
+        if ((++n & 1023) == 0)
+            sleep_us(50);
+    }
+    atomic_fetch_add(&b->n, n);
+    return NULL;
+}
+
+Test(replica, figures)
+{
+    const size_t nframes = 3000;
+    schema_t *schema = make_schema();
+    bdx_error_t err = {0};
+    replica_t *rep;
+    mdoc_t *m = calloc(BENCH_IDS, sizeof(*m));
+    uint8_t **payload = calloc(nframes + 1, sizeof(*payload));
+    size_t *len = calloc(nframes + 1, sizeof(*len)), ops = 0;
+
+    rng = seed_from_env();
+    for (size_t i = 1; i <= nframes; i++) {
+        Bitdex__V1__ApplyRequest *r = random_batch(m, BENCH_IDS, 64);
+        ops += r->n_ops;
+        len[i] = bitdex__v1__apply_request__get_packed_size(r);
+        payload[i] = malloc(len[i]);
+        bitdex__v1__apply_request__pack(r, payload[i]);
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+    }
+    for (int readers = 0; readers <= 2; readers += 2) {
+        bench_reader_t b = {0};
+        pthread_t th[2];
+        cr_assert_eq(replica_open("images", NULL, load_empty, schema, &rep, &err), 0);
+        b.rep = rep;
+        for (int i = 0; i < readers; i++)
+            pthread_create(&th[i], NULL, bench_read, &b);
+        double t0 = now_s();
+        for (size_t i = 1; i <= nframes; i++)
+            cr_assert_eq(replica_apply(rep, i, payload[i], len[i], NULL, &err), 0, "%s", err.msg);
+        double dt = now_s() - t0;
+        atomic_store(&b.stop, true);
+        for (int i = 0; i < readers; i++)
+            pthread_join(th[i], NULL);
+        printf("replica_apply: %zu frames, %zu ops (both instances), %d concurrent readers: "
+               "%.0f ops/s, %.0f frames/s, %.1f us/frame\n",
+               nframes, ops, readers, (double)ops / dt, (double)nframes / dt,
+               dt * 1e6 / (double)nframes);
+
+        if (readers == 0) {
+            const int iters = 2000000;
+            replica_snap_t s;
+            t0 = now_s();
+            for (int i = 0; i < iters; i++) {
+                replica_acquire(rep, &s);
+                replica_release(rep, &s);
+            }
+            dt = now_s() - t0;
+            printf("replica_acquire + replica_release: %.1f ns (one thread)\n", dt * 1e9 / iters);
+        }
+        replica_close(rep);
+    }
+    for (size_t i = 0; i <= nframes; i++)
+        free(payload[i]);
+    free(payload);
+    free(len);
+    free(m);
+    schema_free(schema);
+}
