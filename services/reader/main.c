@@ -9,6 +9,7 @@
 #include "common/host.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "services/reader/reader.h"
 #include "services/reader/reader_service.h"
 
 #include <stdio.h>
@@ -16,12 +17,21 @@
 
 #define PROG "bitdex-reader"
 
+/* Maintenance thread, once every index found at start has caught up. */
+static void on_ready(void *arg)
+{
+    health_set(host_health(arg), READER_SERVICE_NAME, HEALTH_SERVING);
+    log_info("reader", "serving", NULL);
+}
+
 int main(int argc, char **argv)
 {
     host_config_t hcfg = {0};
-    char *data_dir = NULL, *writer = NULL;
-    config_option_t opts[HOST_NOPTIONS + 2];
+    char *data_dir = NULL, *writer = NULL, *reader_id = NULL;
+    int64_t poll_ms = 0;
+    config_option_t opts[HOST_NOPTIONS + 4];
     host_t *host = NULL;
+    reader_t *reader = NULL;
     bdx_error_t err = {0};
     int rc, status = 1;
 
@@ -47,8 +57,29 @@ int main(int argc, char **argv)
                                                 0,
                                                 0,
                                                 false,
-                                                "address of bitdex-writer, for its Watch stream"};
-    rc = config_parse(opts, HOST_NOPTIONS + 2, PROG, argc, argv, stdout, &err);
+                                                "address of bitdex-writer, for its Watch stream "
+                                                "(empty: follow the files by polling only)"};
+    opts[HOST_NOPTIONS + 2] = (config_option_t){"reader-id",
+                                                "BITDEX_READER_ID",
+                                                CONFIG_STRING,
+                                                &reader_id,
+                                                "",
+                                                0,
+                                                0,
+                                                false,
+                                                "name in the writer's GetStats (default "
+                                                "<hostname>-<pid>; e.g. the pod name)"};
+    opts[HOST_NOPTIONS + 3] = (config_option_t){"poll-ms",
+                                                "BITDEX_POLL_MS",
+                                                CONFIG_INT,
+                                                &poll_ms,
+                                                "100",
+                                                1,
+                                                60000,
+                                                false,
+                                                "how often to look for new indexes, generations "
+                                                "and (without Watch) WAL frames, in ms"};
+    rc = config_parse(opts, HOST_NOPTIONS + 4, PROG, argc, argv, stdout, &err);
     if (rc == CONFIG_HELP) {
         status = 0;
         goto out;
@@ -64,22 +95,30 @@ int main(int argc, char **argv)
         status = 2;
         goto out;
     }
-    /* Nothing is loaded yet: the source serves no index (NOT_FOUND) until the replicas that
-     * follow the data directory replace it. */
+    /* NOT_SERVING until every index found at start has caught up with its WAL (on_ready). */
     if (rc != 0 ||
-        reader_service_register(host_server(host), query_service_empty_source(), &err) != 0 ||
-        health_set(host_health(host), READER_SERVICE_NAME, HEALTH_NOT_SERVING) != 0 ||
+        reader_open(&(reader_options_t){.data_dir = data_dir,
+                                        .writer = writer,
+                                        .reader_id = reader_id,
+                                        .poll_ms = (uint32_t)poll_ms,
+                                        .on_ready = on_ready,
+                                        .on_ready_arg = host},
+                    &reader, &err) != 0 ||
+        reader_service_register(host_server(host), reader_source(reader), &err) != 0 ||
+        health_set(host_health(host), READER_SERVICE_NAME,
+                   reader_ready(reader) ? HEALTH_SERVING : HEALTH_NOT_SERVING) != 0 ||
         host_start(host, &err) != 0) {
         log_error("reader", "cannot start", "error=\"%s\"", bdx_error_message(&err));
         goto out;
     }
-    /* Nothing to load yet: the data directory is followed by a later change. */
-    health_set(host_health(host), READER_SERVICE_NAME, HEALTH_SERVING);
-    log_info("reader", "serving", "data_dir=%s writer=%s", data_dir, writer);
+    if (reader_ready(reader)) /* on_ready may have run before health was set above */
+        health_set(host_health(host), READER_SERVICE_NAME, HEALTH_SERVING);
+    log_info("reader", "started", "data_dir=%s writer=%s", data_dir, writer);
     host_run(host);
     status = 0;
 out:
-    host_free(host);
-    config_free(opts, HOST_NOPTIONS + 2);
+    host_free(host); /* the server is stopped: no query holds a snapshot any more */
+    reader_close(reader);
+    config_free(opts, HOST_NOPTIONS + 4);
     return status;
 }

@@ -17,8 +17,8 @@
 
 #define MAGIC "BDXIDS\r\n"
 #define VERSION 1u
-#define HEADER 16u  /* magic 8, version 4, count 4 */
-#define RECORD 18u  /* lsn 8, ops 4, skipped 4, id length 2 (then the id) */
+#define HEADER 16u /* magic 8, version 4, count 4 */
+#define RECORD 18u /* lsn 8, ops 4, skipped 4, id length 2 (then the id) */
 #define NBUCKETS (2 * BATCH_IDS_MAX)
 
 typedef struct idrec {
@@ -304,8 +304,7 @@ int batch_ids_load(const char *path, batch_ids_t **out, bdx_error_t *err)
     }
     count = get32(buf + 12);
     if (count > BATCH_IDS_MAX) {
-        rc = bdx_error_set(err, BDX_ECORRUPT, "%s: %u ids, at most %u", path, count,
-                           BATCH_IDS_MAX);
+        rc = bdx_error_set(err, BDX_ECORRUPT, "%s: %u ids, at most %u", path, count, BATCH_IDS_MAX);
         goto out;
     }
     if ((rc = batch_ids_new(&b)) != 0) {
@@ -317,9 +316,8 @@ int batch_ids_load(const char *path, batch_ids_t **out, bdx_error_t *err)
         batch_result_t res;
         size_t n;
         if (off + RECORD > len - 4 ||
-            (n = (size_t)buf[off + 16] | (size_t)buf[off + 17] << 8) == 0 ||
-            n > BATCH_IDS_ID_MAX || off + RECORD + n > len - 4 ||
-            memchr(buf + off + RECORD, 0, n) != NULL) {
+            (n = (size_t)buf[off + 16] | (size_t)buf[off + 17] << 8) == 0 || n > BATCH_IDS_ID_MAX ||
+            off + RECORD + n > len - 4 || memchr(buf + off + RECORD, 0, n) != NULL) {
             rc = bdx_error_set(err, BDX_ECORRUPT, "%s: record %u out of bounds", path, i);
             goto out;
         }

@@ -23,8 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BATCH_IDS_MAX 65536       /* ids remembered per index (writer.proto) */
-#define BATCH_IDS_ID_MAX 128      /* longest id in bytes (ApplyRequest.batch_id) */
+#define BATCH_IDS_MAX 65536        /* ids remembered per index (writer.proto) */
+#define BATCH_IDS_ID_MAX 128       /* longest id in bytes (ApplyRequest.batch_id) */
 #define BATCH_IDS_FILE "batch-ids" /* name inside a generation directory */
 
 /* What a committed batch was answered with. */

@@ -14,9 +14,9 @@
 #include "services/writer/watch.h"
 
 #include <dirent.h>
-#include <inttypes.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -30,9 +30,9 @@
 typedef struct entry {
     index_t *ix; /* owns its schema copy: index_schema(ix)->name is the index name */
     limits_t limits;
-    commit_t *commit;  /* the only writer of ix; owned */
-    checkpoint_t *ck;  /* owned */
-    generation_t *mapping; /* the generation ix was loaded from (its mapping), or NULL; owned */
+    commit_t *commit;         /* the only writer of ix; owned */
+    checkpoint_t *ck;         /* owned */
+    generation_t *mapping;    /* the generation ix was loaded from (its mapping), or NULL; owned */
     catalog_generation_t gen; /* the generation CURRENT names (Watch, stats) */
 } entry_t;
 
@@ -180,8 +180,8 @@ static int add_entry(catalog_t *cat, const entry_t *add)
 /* Stops and frees what an entry owns (its index's files stay). */
 static void entry_close(entry_t *e)
 {
-    checkpoint_stop(e->ck);     /* no new checkpoint reads the commit */
-    commit_close(e->commit);    /* waits for calls in flight (checkpoint_run ones too) */
+    checkpoint_stop(e->ck);  /* no new checkpoint reads the commit */
+    commit_close(e->commit); /* waits for calls in flight (checkpoint_run ones too) */
     checkpoint_free(e->ck);
     index_free(e->ix);
     generation_close(e->mapping); /* after the index mapped over it */
@@ -207,8 +207,7 @@ static int start_checkpointer(catalog_t *cat, entry_t *e, const char *index_dir,
                               uint64_t lsn, bdx_error_t *err)
 {
     return checkpoint_start(index_dir, index_schema(e->ix)->name, &e->limits, e->commit, gen, lsn,
-                            &cat->opts.checkpoint, on_published, cat,
-                            &e->ck, err);
+                            &cat->opts.checkpoint, on_published, cat, &e->ck, err);
 }
 
 static bool starts_with(const char *s, const char *prefix)
@@ -694,8 +693,7 @@ int catalog_apply(catalog_t *cat, const Bitdex__V1__ApplyRequest *req, bool wait
     return rc;
 }
 
-int catalog_checkpoint(catalog_t *cat, const char *name, checkpoint_info_t *info,
-                       bdx_error_t *err)
+int catalog_checkpoint(catalog_t *cat, const char *name, checkpoint_info_t *info, bdx_error_t *err)
 {
     checkpoint_t *ck = NULL;
     commit_t *c = NULL;

@@ -71,15 +71,15 @@ typedef struct catalog_info {
     uint64_t applied_lsn;   /* last batch applied to the in-memory index */
     uint64_t committed_lsn; /* last batch that may be acknowledged (commit_committed_lsn) */
     catalog_generation_t generation; /* current generation; all 0 before the first one */
-    checkpoint_info_t checkpoint; /* the generation CURRENT names and the last checkpoint */
-    uint64_t wal_bytes;           /* WAL segment bytes on disk */
-    uint32_t wal_segments;        /* WAL segment files on disk */
+    checkpoint_info_t checkpoint;    /* the generation CURRENT names and the last checkpoint */
+    uint64_t wal_bytes;              /* WAL segment bytes on disk */
+    uint32_t wal_segments;           /* WAL segment files on disk */
 } catalog_info_t;
 
 /* Everything catalog_open_with() configures for each index. */
 typedef struct catalog_options {
-    commit_options_t commit;          /* zero = defaults (COMMIT_SYNC_BATCH) */
-    checkpoint_options_t checkpoint;  /* zero = defaults */
+    commit_options_t commit;         /* zero = defaults (COMMIT_SYNC_BATCH) */
+    checkpoint_options_t checkpoint; /* zero = defaults */
 } catalog_options_t;
 
 /*
@@ -156,8 +156,7 @@ int catalog_apply(catalog_t *cat, const Bitdex__V1__ApplyRequest *req, bool wait
 /* checkpoint_run() on index `name`: blocks until a generation covering every LSN committed
  * before the call is published (call it from a thread pool). Returns 0, BDX_EINVAL,
  * BDX_ENOTFOUND or the checkpoint's error. */
-int catalog_checkpoint(catalog_t *cat, const char *name, checkpoint_info_t *info,
-                       bdx_error_t *err);
+int catalog_checkpoint(catalog_t *cat, const char *name, checkpoint_info_t *info, bdx_error_t *err);
 
 /* commit_wait(lsn) on index `name`. Returns 0, BDX_ENOTFOUND (dropped meanwhile) or its error. */
 int catalog_wait(catalog_t *cat, const char *name, uint64_t lsn, bdx_error_t *err);

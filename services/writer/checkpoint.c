@@ -147,8 +147,9 @@ static void clean_up(checkpoint_t *ck, uint64_t current, uint64_t current_lsn)
         if (generation_remove(ck->index_dir, gens[i], &e) == 0)
             removed++;
         else
-            log_warn("checkpoint", "generation not removed", "index=%s gen=%" PRIu64 " error=\"%s\"",
-                     ck->name, gens[i], bdx_error_message(&e));
+            log_warn("checkpoint", "generation not removed",
+                     "index=%s gen=%" PRIu64 " error=\"%s\"", ck->name, gens[i],
+                     bdx_error_message(&e));
     }
     free(gens);
     if (keep_lsn > 0 && commit_truncate_wal(ck->commit, keep_lsn + 1, &segs, &e) != 0)
@@ -228,10 +229,10 @@ static int catch_up(checkpoint_t *ck, uint64_t target, bdx_error_t *err)
         size_t len;
         if ((rc = wal_reader_next(r, &lsn, &payload, &len, err)) != 0) {
             if (rc == WAL_AGAIN)
-                rc = bdx_error_set(err, BDX_ECORRUPT,
-                                   "wal %s: committed LSN %" PRIu64 " not readable (at %" PRIu64
-                                   ")",
-                                   ck->wal_dir, target, wal_reader_next_lsn(r));
+                rc =
+                    bdx_error_set(err, BDX_ECORRUPT,
+                                  "wal %s: committed LSN %" PRIu64 " not readable (at %" PRIu64 ")",
+                                  ck->wal_dir, target, wal_reader_next_lsn(r));
             break;
         }
         if ((req = bitdex__v1__apply_request__unpack(NULL, len, payload)) == NULL) {
@@ -406,8 +407,8 @@ static void *checkpoint_thread(void *arg)
 
 int checkpoint_start(const char *index_dir, const char *name, const limits_t *limits,
                      commit_t *commit, uint64_t start_gen, uint64_t start_lsn,
-                     const checkpoint_options_t *opts, checkpoint_published_fn published,
-                     void *arg, checkpoint_t **out, bdx_error_t *err)
+                     const checkpoint_options_t *opts, checkpoint_published_fn published, void *arg,
+                     checkpoint_t **out, bdx_error_t *err)
 {
     checkpoint_t *ck = calloc(1, sizeof(*ck));
     char wal[PATH_MAX];

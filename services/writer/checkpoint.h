@@ -51,14 +51,14 @@ typedef struct checkpoint_options {
 
 /* What the last checkpoint did (or the state at start, when none ran yet). */
 typedef struct checkpoint_info {
-    uint64_t generation;     /* generation CURRENT names; 0 = none yet */
-    uint64_t lsn;            /* its checkpoint LSN */
-    int64_t unix_ms;         /* when it was published; 0 = not by this process */
-    uint64_t bytes_written;  /* bytes the last checkpoint wrote */
-    uint64_t duration_ms;    /* its wall time */
-    bool new_generation;     /* checkpoint_run(): false when nothing had changed */
-    bool full;               /* the last generation written is a new base */
-    uint64_t count;          /* checkpoints published by this process */
+    uint64_t generation;    /* generation CURRENT names; 0 = none yet */
+    uint64_t lsn;           /* its checkpoint LSN */
+    int64_t unix_ms;        /* when it was published; 0 = not by this process */
+    uint64_t bytes_written; /* bytes the last checkpoint wrote */
+    uint64_t duration_ms;   /* its wall time */
+    bool new_generation;    /* checkpoint_run(): false when nothing had changed */
+    bool full;              /* the last generation written is a new base */
+    uint64_t count;         /* checkpoints published by this process */
 } checkpoint_info_t;
 
 /* Called on the checkpointer's thread after each publish (e.g. Watch). `path` is relative to
@@ -78,8 +78,8 @@ typedef struct checkpoint checkpoint_t;
  */
 int checkpoint_start(const char *index_dir, const char *name, const limits_t *limits,
                      commit_t *commit, uint64_t start_gen, uint64_t start_lsn,
-                     const checkpoint_options_t *opts, checkpoint_published_fn published,
-                     void *arg, checkpoint_t **out, bdx_error_t *err);
+                     const checkpoint_options_t *opts, checkpoint_published_fn published, void *arg,
+                     checkpoint_t **out, bdx_error_t *err);
 
 /* Stops the thread (after a checkpoint in progress completes); checkpoint_run() callers waiting
  * return BDX_ESTATE. The commit must stay open until this returns. Idempotent; NULL is a

@@ -14,19 +14,19 @@
 #include "services/writer/commit.h"
 
 #include "common/log.h"
-#include "services/writer/batch_ids.h"
 #include "common/wal.h"
+#include "services/writer/batch_ids.h"
 #include "services/writer/watch.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
-#include <stdio.h>
-#include <sys/stat.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 struct commit {
@@ -253,7 +253,8 @@ int commit_append(commit_t *c, const Bitdex__V1__ApplyRequest *req, commit_resul
     res->skipped = stats.skipped;
     atomic_store(&c->docs, index_doc_count(c->ix));
     atomic_store(&c->applied_lsn, lsn);
-    if (id != NULL && batch_ids_add(c->ids, id, &(batch_result_t){lsn, stats.ops, stats.skipped}) != 0)
+    if (id != NULL &&
+        batch_ids_add(c->ids, id, &(batch_result_t){lsn, stats.ops, stats.skipped}) != 0)
         log_warn("commit", "batch id not remembered: out of memory", "index=%s lsn=%llu", c->name,
                  (unsigned long long)lsn);
 unlock:

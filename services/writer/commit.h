@@ -56,8 +56,8 @@ typedef enum commit_sync {
 } commit_sync_t;
 
 typedef struct commit_options {
-    commit_sync_t sync;   /* default COMMIT_SYNC_BATCH */
-    unsigned interval_ms; /* COMMIT_SYNC_BATCH: least time between syncs; 0 = the default */
+    commit_sync_t sync;     /* default COMMIT_SYNC_BATCH */
+    unsigned interval_ms;   /* COMMIT_SYNC_BATCH: least time between syncs; 0 = the default */
     uint64_t segment_bytes; /* WAL segment size (wal_options_t.segment_size); 0 = its default */
     /* Told every newly committed LSN (watch_lsn_advance, after the sync that made it durable);
      * borrowed, must outlive the commit; NULL = nobody. The catalog also reports index
