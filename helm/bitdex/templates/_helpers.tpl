@@ -139,6 +139,15 @@ successThreshold: {{ .successThreshold }}
 {{- with $env }}{{ toYaml . }}{{ end }}
 {{- end }}
 
+{{/* Environment of a reader: its pod name as the Watch reader id (shown in the writer's
+GetStats), then extraEnv. */}}
+{{- define "bitdex.readerEnv" -}}
+{{- $ref := dict "fieldRef" (dict "fieldPath" "metadata.name") }}
+{{- $env := list (dict "name" "BITDEX_READER_ID" "valueFrom" $ref) }}
+{{- $env = concat $env .Values.extraEnv }}
+{{- toYaml $env }}
+{{- end }}
+
 {{/* Name of the Secret holding the admin token, or "" when there is none. */}}
 {{- define "bitdex.adminTokenSecret" -}}
 {{- if .Values.adminToken.existingSecret }}
