@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/docstore.h"
+
 #define PATH_MAX_LEN 96
 
 /* ---- validation ---- */
@@ -162,9 +164,9 @@ static int check_field_value(checker_t *c, const char *sfx, const Bitdex__V1__Fi
     return check_value(c, sub, f, fv->value);
 }
 
-/* A SortFieldValue at c->path + `sfx`; `null_ok` for Put (null = leave out). */
+/* A SortFieldValue at c->path + `sfx` (null: left out in a Put, cleared in Merge and Set). */
 static int check_sort_value(checker_t *c, const char *sfx, const Bitdex__V1__SortFieldValue *sv,
-                            bool null_ok, int *field_out)
+                            int *field_out)
 {
     char sub[64];
     const schema_sort_field_t *f;
@@ -190,12 +192,7 @@ static int check_sort_value(checker_t *c, const char *sfx, const Bitdex__V1__Sor
                         (unsigned long long)sv->value, f->name, f->bits, schema_bits_max(f->bits));
         return 0;
     case BITDEX__V1__SORT_FIELD_VALUE__KIND_NULL_VALUE:
-        if (null_ok)
-            return 0;
-        snprintf(sub, sizeof(sub), "%s.null_value", sfx);
-        return fail(c, BDX_EUNIMPLEMENTED, sub,
-                    "removing the value of sort field \"%s\" is not supported by this build",
-                    f->name);
+        return 0;
     default:
         return fail(c, BDX_EINVAL, sfx, "value or null_value required (sort field \"%s\")",
                     f->name);
@@ -258,7 +255,7 @@ static int check_once(checker_t *c, const char *sfx, size_t slot, const char *na
     return 0;
 }
 
-static int check_document(checker_t *c, const Bitdex__V1__Document *d, bool is_put)
+static int check_document(checker_t *c, const Bitdex__V1__Document *d)
 {
     const schema_t *s = c->schema;
     size_t stored_bytes = 0;
@@ -276,7 +273,7 @@ static int check_document(checker_t *c, const Bitdex__V1__Document *d, bool is_p
     }
     for (size_t j = 0; j < d->n_sort_fields; j++) {
         snprintf(sfx, sizeof(sfx), ".sort_fields[%zu]", j);
-        if ((rc = check_sort_value(c, sfx, d->sort_fields[j], is_put, &fi)) != 0 ||
+        if ((rc = check_sort_value(c, sfx, d->sort_fields[j], &fi)) != 0 ||
             (rc = check_once(c, sfx, s->filter_count + (size_t)fi, d->sort_fields[j]->field)) != 0)
             return rc;
     }
@@ -302,7 +299,7 @@ static int check_set(checker_t *c, const Bitdex__V1__SetOp *op)
     case BITDEX__V1__SET_OP__FIELD_FILTER:
         return check_field_value(c, ".filter", op->filter, &fi);
     case BITDEX__V1__SET_OP__FIELD_SORT:
-        return check_sort_value(c, ".sort", op->sort, false, &fi);
+        return check_sort_value(c, ".sort", op->sort, &fi);
     case BITDEX__V1__SET_OP__FIELD_STORED:
         return check_stored_value(c, ".stored", op->stored, &fi);
     default:
@@ -341,10 +338,10 @@ static int check_op(checker_t *c, size_t i, const Bitdex__V1__Op *op)
     switch (op->op_case) {
     case BITDEX__V1__OP__OP_PUT:
         snprintf(tail, room, ".put.document");
-        return check_document(c, op->put->document, true);
+        return check_document(c, op->put->document);
     case BITDEX__V1__OP__OP_MERGE:
         snprintf(tail, room, ".merge.document");
-        return check_document(c, op->merge->document, false);
+        return check_document(c, op->merge->document);
     case BITDEX__V1__OP__OP_DELETE:
         return 0;
     case BITDEX__V1__OP__OP_SET:
@@ -394,6 +391,7 @@ int apply_check(const index_t *ix, const limits_t *limits, const Bitdex__V1__App
 
 typedef struct scratch {
     const schema_t *schema;
+    docstore_buf_t blob;         /* stored fields of the current op */
     index_doc_filter_t *filters; /* schema filter_count */
     index_doc_sort_t *sorts;     /* schema sort_count */
     int64_t *ints;               /* value storage for the current op */
@@ -494,7 +492,7 @@ static int build_doc(scratch_t *sc, const Bitdex__V1__Document *d, bool defaults
     for (size_t j = 0; j < d->n_sort_fields; j++) {
         const Bitdex__V1__SortFieldValue *sv = d->sort_fields[j];
         if (sv->kind_case != BITDEX__V1__SORT_FIELD_VALUE__KIND_VALUE)
-            continue; /* null in a Put: the same as leaving the field out */
+            continue; /* null: left out in a Put, cleared after index_merge() in a Merge */
         int si = schema_sort_find(s, sv->field);
         sc->sorts[si].present = true;
         sc->sorts[si].value = sv->value;
@@ -508,6 +506,44 @@ static int build_doc(scratch_t *sc, const Bitdex__V1__Document *d, bool defaults
     }
     out->filters = sc->filters;
     out->sorts = sc->sorts;
+    return 0;
+}
+
+/* Merges the n stored fields into the document's blob (`keep`: on top of its current blob,
+ * else from nothing, as a Put) and stores the result. No fields and `keep`: nothing to do. */
+static int write_stored(index_t *ix, scratch_t *sc, uint32_t id, bool keep,
+                        Bitdex__V1__StoredFieldValue *const *fields, size_t n, bdx_error_t *err)
+{
+    const uint8_t *old = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (n == 0 && keep)
+        return 0;
+    if (keep)
+        old = index_stored(ix, id, &len);
+    if ((rc = docstore_merge(index_schema(ix), old, len, fields, n, &sc->blob, err)) != 0)
+        return rc;
+    if (!keep && sc->blob.len == 0)
+        return 0; /* index_put() removed the old blob */
+    if ((rc = index_set_stored(ix, id, sc->blob.data, sc->blob.len)) != 0)
+        return bdx_error_set(err, rc, "slot %u: stored fields: %s", id, bdx_strerror(rc));
+    return 0;
+}
+
+/* Clears the sort fields a Merge of a live document sets to Null. */
+static int clear_sorts(index_t *ix, const Bitdex__V1__Document *d, bdx_error_t *err)
+{
+    int rc, si;
+
+    for (size_t j = 0; j < d->n_sort_fields; j++) {
+        if (d->sort_fields[j]->kind_case != BITDEX__V1__SORT_FIELD_VALUE__KIND_NULL_VALUE)
+            continue;
+        if ((si = schema_sort_find(index_schema(ix), d->sort_fields[j]->field)) < 0)
+            return bdx_error_set(err, BDX_EINVAL, "unknown sort field");
+        if ((rc = index_clear_sort(ix, d->id, (size_t)si, err)) != 0)
+            return rc;
+    }
     return 0;
 }
 
@@ -529,11 +565,15 @@ static int run_set(index_t *ix, scratch_t *sc, const Bitdex__V1__SetOp *op, bdx_
         return index_set_filter(ix, op->id, (size_t)fi, null, &values, err);
     case BITDEX__V1__SET_OP__FIELD_SORT:
         fi = schema_sort_find(s, op->sort->field);
-        if (fi < 0 || op->sort->kind_case != BITDEX__V1__SORT_FIELD_VALUE__KIND_VALUE)
-            return bdx_error_set(err, BDX_EINVAL, "unchecked sort value");
+        if (fi < 0)
+            return bdx_error_set(err, BDX_EINVAL, "unknown sort field");
+        if (op->sort->kind_case == BITDEX__V1__SORT_FIELD_VALUE__KIND_NULL_VALUE)
+            return index_clear_sort(ix, op->id, (size_t)fi, err);
         return index_set_sort(ix, op->id, (size_t)fi, op->sort->value, err);
+    case BITDEX__V1__SET_OP__FIELD_STORED:
+        return write_stored(ix, sc, op->id, true, &op->stored, 1, err);
     default:
-        return 0; /* stored: no document store yet (apply.h) */
+        return bdx_error_set(err, BDX_EINVAL, "no field set");
     }
 }
 
@@ -557,26 +597,29 @@ static int run_multi(index_t *ix, scratch_t *sc, const Bitdex__V1__MultiValueOp 
 static int run_op(index_t *ix, scratch_t *sc, const Bitdex__V1__Op *op, bool *skipped,
                   bdx_error_t *err)
 {
+    const Bitdex__V1__Document *d;
     index_doc_t doc;
-    uint32_t id;
     int rc;
 
     *skipped = false;
     switch (op->op_case) {
     case BITDEX__V1__OP__OP_PUT:
-        if ((rc = build_doc(sc, op->put->document, true, &doc)) != 0)
+        d = op->put->document;
+        if ((rc = build_doc(sc, d, true, &doc)) != 0 || (rc = index_put(ix, d->id, &doc, err)) != 0)
             return rc;
-        return index_put(ix, op->put->document->id, &doc, err);
+        return write_stored(ix, sc, d->id, false, d->stored_fields, d->n_stored_fields, err);
     case BITDEX__V1__OP__OP_MERGE:
-        id = op->merge->document->id;
-        if (!index_doc_exists(ix, id)) { /* creates: unlisted fields default as in Put */
-            if ((rc = build_doc(sc, op->merge->document, true, &doc)) != 0)
+        d = op->merge->document;
+        if (!index_doc_exists(ix, d->id)) { /* creates: unlisted fields default as in Put */
+            if ((rc = build_doc(sc, d, true, &doc)) != 0 ||
+                (rc = index_put(ix, d->id, &doc, err)) != 0)
                 return rc;
-            return index_put(ix, id, &doc, err);
+            return write_stored(ix, sc, d->id, false, d->stored_fields, d->n_stored_fields, err);
         }
-        if ((rc = build_doc(sc, op->merge->document, false, &doc)) != 0)
+        if ((rc = build_doc(sc, d, false, &doc)) != 0 ||
+            (rc = index_merge(ix, d->id, &doc, err)) != 0 || (rc = clear_sorts(ix, d, err)) != 0)
             return rc;
-        return index_merge(ix, id, &doc, err);
+        return write_stored(ix, sc, d->id, true, d->stored_fields, d->n_stored_fields, err);
     case BITDEX__V1__OP__OP_DELETE:
         if (!(*skipped = !index_doc_exists(ix, op->delete_->id)))
             return index_delete(ix, op->delete_->id);
@@ -631,5 +674,6 @@ out:
     free(sc.sorts);
     free(sc.ints);
     free(sc.strs);
+    docstore_buf_free(&sc.blob);
     return rc;
 }

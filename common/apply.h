@@ -19,14 +19,15 @@
  * except non-nullable single-valued filter fields, which get their type's zero value (0, false,
  * ""). Merge sets the listed fields and keeps the others, and creates a missing document with
  * Put's defaults. Delete, Set, Add and Remove change only live documents; on any other id they
- * are no-ops counted in apply_stats_t.skipped.
+ * are no-ops counted in apply_stats_t.skipped. Stored fields are kept in the index's docstore
+ * (common/docstore.h): Put replaces them all (the Null marker = left out), Merge and Set of a
+ * stored field set the listed ones (the Null marker removes one) and keep the others, Delete
+ * removes them.
+ *
+ * The Null marker on a sort field leaves it out in a Put and clears its value in Merge and Set
+ * (index_clear_sort()).
  *
  * Not done yet, by design of this build (docs/writes.md):
- * - Stored fields are validated (name, type, max_stored_bytes) and then ignored: the document
- *   store does not exist yet, so they are not kept (the WAL keeps them, so a later build that
- *   replays the log gets them back).
- * - Removing a sort field's value (the Null marker in Merge or Set) is refused with
- *   BDX_EUNIMPLEMENTED: the index has no operation that clears one sort value.
  * - The per-document bound after an Add (IndexLimits.max_values_per_field on the resulting set)
  *   is not enforced; each list in a request is.
  *
@@ -59,7 +60,7 @@ typedef struct apply_stats {
  * lengths and string sizes, sort values within their bits, computed sort fields not written,
  * each field at most once per document, stored field types and sizes. It does not look at
  * req->index (the caller found `ix` by it). Changes nothing.
- * Returns 0, BDX_EINVAL or BDX_EUNIMPLEMENTED with the op's path and the reason in `err`.
+ * Returns 0 or BDX_EINVAL with the op's path and the reason in `err`.
  */
 int apply_check(const index_t *ix, const limits_t *limits, const Bitdex__V1__ApplyRequest *req,
                 bdx_error_t *err);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/bitmap.h"
+#include "common/docstore.h"
 #include "common/docvalues.h"
 #include "common/frozen.h"
 #include "common/radix.h"
@@ -62,6 +63,7 @@ void index_free(index_t *ix)
     bitmap_release(&ix->alive);
     bitmap_release(&ix->touched);
     docvalues_free(ix->dv);
+    docstore_free(ix->docs);
     docvalues_rec_free(&ix->old);
     docvalues_rec_free(&ix->cur);
     free(ix->keys);
@@ -112,7 +114,8 @@ int index_new(const schema_t *schema, index_t **out, bdx_error_t *err)
         }
     }
     if (bitmap_mut(&ix->alive) == NULL || bitmap_mut(&ix->touched) == NULL ||
-        docvalues_new(&ix->dv) != 0 || docvalues_rec_init(&ix->old, schema->filter_count) != 0 ||
+        docvalues_new(&ix->dv) != 0 || docstore_new(&ix->docs) != 0 ||
+        docvalues_rec_init(&ix->old, schema->filter_count) != 0 ||
         docvalues_rec_init(&ix->cur, schema->filter_count) != 0)
         goto fail;
     /* permutations start empty (every slot added later is dirty until the first rebuild) */
@@ -422,8 +425,10 @@ static int write_doc(index_t *ix, uint32_t slot, const index_doc_t *doc, bool me
     alive = roaring_bitmap_contains(bitmap_get(&ix->alive), slot);
     if ((rc = bitmap_add_slot(&ix->touched, slot)) != 0 || (rc = load(ix, slot, alive)) != 0)
         goto out;
-    if (!merge)
+    if (!merge) {
         docvalues_rec_clear(&ix->cur);
+        docstore_remove(ix->docs, slot); /* a Put replaces the stored fields too */
+    }
     for (size_t i = 0; doc->filters != NULL && i < ix->schema->filter_count; i++) {
         const index_doc_filter_t *f = &doc->filters[i];
         if (f->present && (rc = cur_set(ix, i, f->null, &f->values)) != 0)
@@ -471,7 +476,23 @@ int index_delete(index_t *ix, uint32_t slot)
     for (size_t i = 0; i < ix->schema->sort_count; i++)
         if ((rc = sort_write(ix, slot, i, false, 0)) != 0)
             return rc;
+    docstore_remove(ix->docs, slot);
     return bitmap_remove_slot(&ix->alive, slot);
+}
+
+int index_set_stored(index_t *ix, uint32_t slot, const void *blob, size_t len)
+{
+    int rc;
+
+    if ((rc = flush_pending(ix)) != 0 || (rc = bitmap_add_slot(&ix->touched, slot)) != 0)
+        return rc;
+    if (len == 0) {
+        docstore_remove(ix->docs, slot);
+        return 0;
+    }
+    if ((rc = docstore_put(ix->docs, slot, blob, len)) != 0)
+        return rc;
+    return bitmap_add_slot(&ix->alive, slot);
 }
 
 int index_set_filter(index_t *ix, uint32_t slot, size_t field, bool null,
@@ -498,6 +519,22 @@ int index_set_sort(index_t *ix, uint32_t slot, size_t field, uint64_t value, bdx
     if ((rc = flush_pending(ix)) != 0 || (rc = bitmap_add_slot(&ix->touched, slot)) != 0 ||
         (rc = bitmap_add_slot(&ix->alive, slot)) != 0 ||
         (rc = sort_write(ix, slot, field, true, value)) != 0 || (rc = recompute(ix, slot)) != 0)
+        return bdx_error_set(err, rc, "slot %u: %s", slot, bdx_strerror(rc));
+    return 0;
+}
+
+int index_clear_sort(index_t *ix, uint32_t slot, size_t field, bdx_error_t *err)
+{
+    int rc;
+
+    if ((rc = index_check_sort(ix, field, 0, err)) != 0)
+        return rc;
+    if ((rc = flush_pending(ix)) != 0)
+        return bdx_error_set(err, rc, "slot %u: %s", slot, bdx_strerror(rc));
+    if (!roaring_bitmap_contains(bitmap_get(&ix->alive), slot))
+        return 0;
+    /* sort_write() is a no-op when the document has no value: nothing is marked dirty */
+    if ((rc = sort_write(ix, slot, field, false, 0)) != 0 || (rc = recompute(ix, slot)) != 0)
         return bdx_error_set(err, rc, "slot %u: %s", slot, bdx_strerror(rc));
     return 0;
 }
@@ -634,7 +671,9 @@ int index_optimize(index_t *ix)
         optimize_bitmap(&ix->sorts[i].dirty);
     }
     optimize_bitmap(&ix->alive);
-    return docvalues_compact(ix->dv);
+    if ((rc = docvalues_compact(ix->dv)) != 0)
+        return rc;
+    return docstore_compact(ix->docs);
 }
 
 /* Arena bytes every bitmap of the index needs, or (with `arena`) moves them into it. */
@@ -1102,6 +1141,16 @@ uint64_t index_sort_value(const index_t *ix, size_t field, uint32_t slot)
     return field < ix->schema->sort_count ? column_get(ix->sorts[field].col, slot) : 0;
 }
 
+const uint8_t *index_stored(const index_t *ix, uint32_t slot, size_t *len)
+{
+    return docstore_get(ix->docs, slot, len);
+}
+
+const docstore_t *index_docstore(const index_t *ix)
+{
+    return ix->docs;
+}
+
 static void usage_sum(bitmap_usage_t *acc, const bitmap_usage_t *u)
 {
     acc->bytes += u->bytes;
@@ -1153,6 +1202,7 @@ void index_memory(const index_t *ix, index_memory_t *st)
         st->other_bitmaps += st->frozen_arena - st->frozen_live;
     st->bitmaps = st->filter_bitmaps + st->sort_bitmaps + st->other_bitmaps;
     st->forward = docvalues_memory(ix->dv);
+    st->docstore = docstore_memory(ix->docs);
     st->total = st->bitmaps + st->columns + st->permutations + st->dictionaries + st->maps +
-                st->forward + sizeof(*ix);
+                st->forward + st->docstore + sizeof(*ix);
 }

@@ -6,7 +6,8 @@
  * bools, the dictionary key for strings), one bitmap of the slots holding an explicit null, and
  * one "exists" bitmap of the slots holding at least one value. Per sort field: a BSI, a dense
  * column, a permutation built in bulk and a "dirty" bitmap of the slots changed since that
- * build. Plus the `alive` bitmap of live documents.
+ * build. Plus the `alive` bitmap of live documents, and each document's stored fields as one
+ * blob in a docstore (common/docstore.h).
  *
  * Deletes and replacements are clean: when a document loses a value, its bit is cleared from
  * that value's bitmap; a deleted document leaves no bit anywhere except in the dirty bitmaps
@@ -35,6 +36,7 @@
 #include "common/bsi.h"
 #include "common/column.h"
 #include "common/dictionary.h"
+#include "common/docstore.h"
 #include "common/error.h"
 #include "common/permutation.h"
 #include "common/schema.h"
@@ -79,6 +81,7 @@ typedef struct index_memory {
     size_t dictionaries;   /* string dictionaries */
     size_t maps;           /* value -> bitmap maps and key order */
     size_t forward;        /* per-document value records (clean replace / delete) */
+    size_t docstore;       /* stored-field blobs (owned bytes; not an image they are read from) */
     size_t total;          /* everything above */
     /* Breakdown of the bitmap figures after index_freeze() (all 0 before). The per-kind figures
      * above count each frozen bitmap's arena bytes and its view header; arena bytes no bitmap
@@ -121,7 +124,7 @@ int index_check_values(const index_t *ix, size_t field, const index_values_t *va
 /* ---- writes (each validates first; on error nothing changed) ---- */
 
 /* Replaces the whole document at `slot` (creating it if missing). Fields not present end up
- * with no value. Fastest when new slots arrive in increasing order (bulk load). Returns 0,
+ * with no value, and its stored fields are removed (set them after with index_set_stored()). Fastest when new slots arrive in increasing order (bulk load). Returns 0,
  * -ENOMEM or BDX_EINVAL. */
 int index_put(index_t *ix, uint32_t slot, const index_doc_t *doc, bdx_error_t *err);
 
@@ -130,7 +133,8 @@ int index_put(index_t *ix, uint32_t slot, const index_doc_t *doc, bdx_error_t *e
 int index_merge(index_t *ix, uint32_t slot, const index_doc_t *doc, bdx_error_t *err);
 
 /* Deletes the document (clean: its bits are cleared from every bitmap; its slots are marked
- * dirty in every sort field it had a value in). No-op when the slot is not alive. 0 or -ENOMEM. */
+ * dirty in every sort field it had a value in; its stored-field blob is removed). No-op when
+ * the slot is not alive. 0 or -ENOMEM. */
 int index_delete(index_t *ix, uint32_t slot);
 
 /* Sets one filter field (null, or the given values) of the document; creates the document if
@@ -142,6 +146,12 @@ int index_set_filter(index_t *ix, uint32_t slot, size_t field, bool null,
  * Computed fields depending on it are recomputed. Returns 0, -ENOMEM or BDX_EINVAL. */
 int index_set_sort(index_t *ix, uint32_t slot, size_t field, uint64_t value, bdx_error_t *err);
 
+/* Clears one (non-computed) sort field of the document: its BSI bits and existence, its column
+ * value (to 0); the slot is marked dirty and computed fields depending on it are recomputed. A
+ * no-op when the document is missing (it is not created) or has no value in the field.
+ * Returns 0, -ENOMEM or BDX_EINVAL (no such field, or a computed one). */
+int index_clear_sort(index_t *ix, uint32_t slot, size_t field, bdx_error_t *err);
+
 /* Adds values to / removes values from a multi-valued filter field. Add creates the document if
  * missing and clears a null; removing values the document lacks (or from a missing document)
  * is a no-op. Returns 0, -ENOMEM or BDX_EINVAL. */
@@ -149,6 +159,12 @@ int index_add_values(index_t *ix, uint32_t slot, size_t field, const index_value
                      bdx_error_t *err);
 int index_remove_values(index_t *ix, uint32_t slot, size_t field, const index_values_t *values,
                         bdx_error_t *err);
+
+/* Sets the document's stored-field blob (docstore codec, common/docstore.h; copied, not
+ * checked) and creates the document if missing; len 0 removes the blob (the document stays).
+ * index_merge() and index_set_*() keep the blob; index_put() removes it. Returns 0, -ENOMEM
+ * or BDX_ETOOBIG (over 16 MiB). */
+int index_set_stored(index_t *ix, uint32_t slot, const void *blob, size_t len);
 
 /* ---- bulk load ---- */
 
@@ -172,7 +188,7 @@ int index_bulk_flush(index_t *ix);
 int index_rebuild_perms(index_t *ix);
 
 /* Compacts memory after a bulk load: run_optimize + shrink_to_fit on every bitmap, compaction
- * of the forward records. Changes no answer. Returns 0 or -ENOMEM. */
+ * of the forward records and stored-field blobs. Changes no answer. Returns 0 or -ENOMEM. */
 int index_optimize(index_t *ix);
 
 /*
@@ -262,6 +278,13 @@ uint64_t index_sort_value(const index_t *ix, size_t field, uint32_t slot);
  * nothing may still mark its slot. The generation writer takes per-slot data of these slots
  * into a delta. Never NULL. */
 const roaring_bitmap_t *index_touched(const index_t *ix);
+
+/* The document's stored-field blob (decode with docstore_decode() and index_schema()), or NULL
+ * and *len = 0 when it has no stored field. */
+const uint8_t *index_stored(const index_t *ix, uint32_t slot, size_t *len);
+
+/* The document store (e.g. to write its image). Never NULL. */
+const docstore_t *index_docstore(const index_t *ix);
 
 /* Memory use, by kind. */
 void index_memory(const index_t *ix, index_memory_t *stats);

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "common/bitmap.h"
+#include "common/docstore.h"
 #include "common/docvalues.h"
 #include "common/frozen.h"
 #include "common/index.h"
@@ -54,6 +55,7 @@ struct index {
     sort_state_t *sorts;
     bitmap_t alive;
     docvalues_t *dv;
+    docstore_t *docs;
     /* Slots written since the base this index was loaded from (every slot of a new index). The
      * delta writer takes per-slot data (columns, docvalues) for these slots only. */
     bitmap_t touched;

@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +15,7 @@
 #include "common/apply.h"
 #include "common/bsi.h"
 #include "common/dictionary.h"
+#include "common/docstore.h"
 #include "common/error.h"
 #include "common/index.h"
 
@@ -128,6 +130,15 @@ static Bitdex__V1__StoredFieldValue *st_int(const char *name, int64_t x)
     return f;
 }
 
+static Bitdex__V1__StoredFieldValue *st_null(const char *name)
+{
+    Bitdex__V1__StoredFieldValue *f = st_str(name, "");
+    free(f->value->string_value);
+    f->value->kind_case = BITDEX__V1__STORED_VALUE__KIND_NULL_VALUE;
+    f->value->null_value = NEW(Bitdex__V1__Null, BITDEX__V1__NULL__INIT);
+    return f;
+}
+
 #define PUSH(arr, n, x)                                     \
     do {                                                    \
         (arr) = realloc((arr), ((n) + 1) * sizeof(*(arr))); \
@@ -211,6 +222,14 @@ static Bitdex__V1__Op *op_set_sort(uint32_t id, Bitdex__V1__SortFieldValue *s)
     return op;
 }
 
+static Bitdex__V1__Op *op_set_stored(uint32_t id, Bitdex__V1__StoredFieldValue *s)
+{
+    Bitdex__V1__Op *op = op_set(id);
+    op->set->field_case = BITDEX__V1__SET_OP__FIELD_STORED;
+    op->set->stored = s;
+    return op;
+}
+
 static Bitdex__V1__Op *op_multi(bool remove, uint32_t id, const char *field, size_t n, ...)
 {
     Bitdex__V1__Op *op = NEW(Bitdex__V1__Op, BITDEX__V1__OP__INIT);
@@ -283,6 +302,7 @@ static index_t *make_index(void)
                                           "commentCount"),
                  0);
     cr_assert_eq(schema_add_stored(s, "url", SCHEMA_STRING), 0);
+    cr_assert_eq(schema_add_stored(s, "width", SCHEMA_INT), 0);
     cr_assert_eq(index_new(s, &ix, NULL), 0);
     schema_free(s);
     return ix;
@@ -469,12 +489,8 @@ Test(apply_check, sort_fields)
     unset->kind_case = BITDEX__V1__SORT_FIELD_VALUE__KIND__NOT_SET;
     expect(op_set_sort(2, unset), BDX_EINVAL,
            "ops[1].set.sort: value or null_value required (sort field \"reactionCount\")");
-    expect(op_merge(with_s(doc(2), sv_null("reactionCount"))), BDX_EUNIMPLEMENTED,
-           "ops[1].merge.document.sort_fields[0].null_value: removing the value of sort field "
-           "\"reactionCount\" is not supported by this build");
-    expect(op_set_sort(2, sv_null("commentCount")), BDX_EUNIMPLEMENTED,
-           "ops[1].set.sort.null_value: removing the value of sort field \"commentCount\" is not "
-           "supported by this build");
+    expect(op_set_sort(2, sv_null("top")), BDX_EINVAL,
+           "ops[1].set.sort.field: sort field \"top\" is computed and cannot be written");
 }
 
 Test(apply_check, stored_fields)
@@ -618,6 +634,121 @@ Test(apply_run, set_add_remove)
     cr_assert(!roaring_bitmap_contains(index_filter_exists(ix, F_TAGS), 2));
 }
 
+/* The stored fields of a document: url (empty string = absent: the tests never store "") and
+ * width (*has_w). */
+static void stored_of(uint32_t id, char *url, size_t cap, bool *has_w, int64_t *w)
+{
+    size_t len, n;
+    const uint8_t *blob = index_stored(ix, id, &len);
+    Bitdex__V1__StoredFieldValue **got;
+    bdx_error_t err = {0};
+
+    url[0] = '\0';
+    *has_w = false;
+    *w = 0;
+    cr_assert_eq(docstore_decode(index_schema(ix), blob, len, NULL, 0, &got, &n, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(len > 0, n > 0, "a blob exists only with stored fields");
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(got[i]->field, "url") == 0) {
+            cr_assert_eq(got[i]->value->kind_case, BITDEX__V1__STORED_VALUE__KIND_STRING_VALUE);
+            snprintf(url, cap, "%s", got[i]->value->string_value);
+        } else {
+            cr_assert_str_eq(got[i]->field, "width");
+            *has_w = true;
+            *w = got[i]->value->int_value;
+        }
+    }
+    docstore_fields_free(got, n);
+}
+
+static void expect_stored(uint32_t id, const char *url, bool has_w, int64_t w)
+{
+    char u[64];
+    bool hw;
+    int64_t gw;
+
+    stored_of(id, u, sizeof(u), &hw, &gw);
+    cr_assert_str_eq(u, url, "id %u url", id);
+    cr_assert_eq(hw, has_w, "id %u has width", id);
+    if (has_w)
+        cr_assert_eq(gw, w, "id %u width", id);
+}
+
+Test(apply_run, null_clears_sort_values)
+{
+    uint64_t v;
+    apply_stats_t st;
+
+    run(req_add(req_new(),
+                op_put(with_s(with_s(doc(4), sv("reactionCount", 9)), sv("commentCount", 20)))));
+    cr_assert(has_sort(ix, S_TOP, 4, &v) && v == 20);
+    /* Merge: Null clears commentCount, top falls back to reactionCount; others kept */
+    run(req_add(req_new(), op_merge(with_s(with_f(doc(4), fv1("nsfwLevel", v_int(3))),
+                                           sv_null("commentCount")))));
+    cr_assert(!has_sort(ix, S_COMMENTS, 4, &v));
+    cr_assert_eq(index_sort_value(ix, S_COMMENTS, 4), 0);
+    cr_assert(has_sort(ix, S_REACT, 4, &v) && v == 9);
+    cr_assert(has_sort(ix, S_TOP, 4, &v) && v == 9);
+    cr_assert(has_int(ix, F_LEVEL, 3, 4));
+    /* Set: Null clears reactionCount, top has no source left */
+    run(req_add(req_new(), op_set_sort(4, sv_null("reactionCount"))));
+    cr_assert(!has_sort(ix, S_REACT, 4, &v));
+    cr_assert(!has_sort(ix, S_TOP, 4, &v));
+    cr_assert(index_doc_exists(ix, 4));
+    /* clearing again, or a missing document: no-ops (the latter skipped) */
+    run(req_add(req_new(), op_set_sort(4, sv_null("reactionCount"))));
+    st = run(req_add(req_new(), op_set_sort(77, sv_null("reactionCount"))));
+    cr_assert_eq(st.skipped, 1);
+    cr_assert(!index_doc_exists(ix, 77));
+    /* a Merge creating a document: Null = left out, like a Put */
+    run(req_add(req_new(), op_merge(with_s(with_s(doc(78), sv_null("reactionCount")),
+                                           sv("commentCount", 2)))));
+    cr_assert(!has_sort(ix, S_REACT, 78, &v));
+    cr_assert(has_sort(ix, S_TOP, 78, &v) && v == 2);
+}
+
+Test(apply_run, stored_fields_kept)
+{
+    apply_stats_t st;
+
+    run(req_add(req_new(),
+                op_put(with_st(with_st(doc(3), st_str("url", "a")), st_int("width", 5)))));
+    expect_stored(3, "a", true, 5);
+    run(req_add(req_new(), op_merge(with_st(doc(3), st_str("url", "b")))));
+    expect_stored(3, "b", true, 5);
+    run(req_add(req_new(), op_merge(with_f(doc(3), fv1("nsfwLevel", v_int(2))))));
+    expect_stored(3, "b", true, 5); /* a merge without stored fields keeps them */
+    run(req_add(req_new(), op_merge(with_st(doc(3), st_null("width")))));
+    expect_stored(3, "b", false, 0);
+    run(req_add(req_new(), op_set_stored(3, st_null("url"))));
+    expect_stored(3, "", false, 0);
+    cr_assert(index_doc_exists(ix, 3), "removing the last stored field keeps the document");
+    run(req_add(req_new(), op_set_stored(3, st_int("width", 7))));
+    expect_stored(3, "", true, 7);
+    run(req_add(req_new(), op_set_filter(3, fv1("nsfwLevel", v_int(4)))));
+    expect_stored(3, "", true, 7);
+    run(req_add(req_new(), op_put(with_f(doc(3), fv1("nsfwLevel", v_int(1))))));
+    expect_stored(3, "", false, 0); /* Put replaces the stored fields too */
+    run(req_add(req_new(), op_put(with_st(with_st(doc(3), st_str("url", "c")), st_null("width")))));
+    expect_stored(3, "c", false, 0); /* Null in a Put = left out */
+    run(req_add(req_new(), op_delete(3)));
+    expect_stored(3, "", false, 0);
+    run(req_add(req_new(), op_merge(with_st(doc(9), st_str("url", "new")))));
+    expect_stored(9, "new", false, 0);
+    cr_assert(has_int(ix, F_LEVEL, 0, 9), "a merge-created document gets Put's defaults");
+    st = run(req_add(req_new(), op_set_stored(10, st_str("url", "x"))));
+    cr_assert_eq(st.skipped, 1);
+    expect_stored(10, "", false, 0);
+    cr_assert(!index_doc_exists(ix, 10));
+    {
+        index_memory_t m;
+        index_memory(ix, &m);
+        cr_assert_gt(m.docstore, 0);
+        cr_assert_geq(m.total, m.docstore + m.forward + m.bitmaps);
+    }
+}
+
 /* ---- random batches against a model ---- */
 
 #define NIDS 48
@@ -629,6 +760,9 @@ typedef struct mdoc {
     unsigned tags; /* bit set of tags 0..NTAGS-1 */
     bool has_react;
     uint64_t react;
+    char url[8]; /* "" = absent */
+    bool has_width;
+    int64_t width;
 } mdoc_t;
 
 static uint64_t rng;
@@ -668,18 +802,56 @@ Test(apply_run, random_batches_match_model)
             unsigned tags = rnd() % (1u << NTAGS);
             int64_t level = (int64_t)(rnd() % 4);
             uint64_t react = rnd() % 256;
-            switch (rnd() % 6) {
+            char url[8];
+            int64_t width = (int64_t)(rnd() % 5) - 2;
+            int url_op = (int)(rnd() % 3), width_op = (int)(rnd() % 3); /* 0 none, 1 set, 2 null */
+            Bitdex__V1__Document *dd;
+            snprintf(url, sizeof(url), "u%u", (unsigned)(rnd() % 100));
+            switch (rnd() % 7) {
             case 0:
-                req_add(r, op_put(with_s(with_f(with_f(doc(id), fv1("nsfwLevel", v_int(level))),
-                                                tags_fv(tags)),
-                                         sv("reactionCount", react))));
-                *d = (mdoc_t){true, level, tags, true, react};
+                dd = with_s(with_f(with_f(doc(id), fv1("nsfwLevel", v_int(level))), tags_fv(tags)),
+                            sv("reactionCount", react));
+                if (url_op)
+                    with_st(dd, url_op == 1 ? st_str("url", url) : st_null("url"));
+                if (width_op)
+                    with_st(dd, width_op == 1 ? st_int("width", width) : st_null("width"));
+                req_add(r, op_put(dd));
+                *d = (mdoc_t){true, level, tags, true, react, "", width_op == 1, width};
+                if (url_op == 1)
+                    snprintf(d->url, sizeof(d->url), "%s", url);
                 break;
             case 1:
-                req_add(r, op_merge(with_f(doc(id), tags_fv(tags))));
+                dd = with_f(doc(id), tags_fv(tags));
+                if (react % 4 == 0) /* clears a live document's value; left out when creating */
+                    with_s(dd, sv_null("reactionCount"));
+                if (url_op)
+                    with_st(dd, url_op == 1 ? st_str("url", url) : st_null("url"));
+                if (width_op)
+                    with_st(dd, width_op == 1 ? st_int("width", width) : st_null("width"));
+                req_add(r, op_merge(dd));
                 if (!d->alive)
-                    *d = (mdoc_t){true, 0, 0, false, 0};
+                    *d = (mdoc_t){true, 0, 0, false, 0, "", false, 0};
                 d->tags = tags;
+                if (react % 4 == 0)
+                    d->has_react = false, d->react = 0;
+                if (url_op)
+                    snprintf(d->url, sizeof(d->url), "%s", url_op == 1 ? url : "");
+                if (width_op)
+                    d->has_width = width_op == 1, d->width = width;
+                break;
+            case 6:
+                if (url_op == 0) {
+                    req_add(r, op_set_stored(id, width_op == 1 ? st_int("width", width)
+                                                               : st_null("width")));
+                    if (d->alive)
+                        d->has_width = width_op == 1, d->width = width;
+                } else {
+                    req_add(r,
+                            op_set_stored(id, url_op == 1 ? st_str("url", url) : st_null("url")));
+                    if (d->alive)
+                        snprintf(d->url, sizeof(d->url), "%s", url_op == 1 ? url : "");
+                }
+                skipped += !d->alive;
                 break;
             case 2:
                 req_add(r, op_delete(id));
@@ -687,10 +859,16 @@ Test(apply_run, random_batches_match_model)
                 *d = (mdoc_t){0};
                 break;
             case 3:
-                req_add(r, op_set_sort(id, sv("reactionCount", react)));
+                if (react % 3 == 0) { /* Null clears the value */
+                    req_add(r, op_set_sort(id, sv_null("reactionCount")));
+                    if (d->alive)
+                        d->has_react = false, d->react = 0;
+                } else {
+                    req_add(r, op_set_sort(id, sv("reactionCount", react)));
+                    if (d->alive)
+                        d->has_react = true, d->react = react;
+                }
                 skipped += !d->alive;
-                if (d->alive)
-                    d->has_react = true, d->react = react;
                 break;
             case 4:
                 req_add(r, op_multi(false, id, "tagIds", 1, v_int((int64_t)(tags % NTAGS))));
@@ -738,6 +916,17 @@ Test(apply_run, random_batches_match_model)
             cr_assert_eq(has_sort(ix, S_REACT, id, &v), m[id].has_react);
             if (m[id].has_react)
                 cr_assert_eq(v, m[id].react);
+        }
+        for (uint32_t id = 0; id < NIDS; id++) { /* dead documents have no stored fields */
+            char url[64];
+            bool hw;
+            int64_t w;
+            stored_of(id, url, sizeof(url), &hw, &w);
+            cr_assert_str_eq(url, m[id].url, "seed %llu id %u url", (unsigned long long)seed, id);
+            cr_assert_eq(hw, m[id].has_width, "seed %llu id %u width", (unsigned long long)seed,
+                         id);
+            if (hw)
+                cr_assert_eq(w, m[id].width, "seed %llu id %u", (unsigned long long)seed, id);
         }
         cr_assert_eq(index_doc_count(ix), live);
     }

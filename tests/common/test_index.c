@@ -101,6 +101,7 @@ typedef struct mdoc {
     mfield_t f[NF];
     bool has[NSORT];
     uint64_t val[NSORT];
+    uint32_t stored; /* stored blob: the 4 bytes of this value; 0 = none */
 } mdoc_t;
 
 static mdoc_t model[NSLOT];
@@ -528,6 +529,50 @@ static void op_set_sort(index_t *ix, int i)
     model_dirty(i, &before, &model[i]);
 }
 
+static void op_clear_sort(index_t *ix, int i)
+{
+    int s = below(2) ? S_A : (below(2) ? S_B : S_BIG);
+    bdx_error_t err = {0};
+    mdoc_t before = model[i];
+
+    cr_assert_eq(index_clear_sort(ix, slot_of(i), (size_t)s, &err), 0, "%s " SEEDFMT, err.msg,
+                 SEEDARG);
+    if (!model[i].alive)
+        return; /* a missing document is not created */
+    model[i].has[s] = false;
+    model[i].val[s] = 0;
+    model_recompute(&model[i]);
+    model_dirty(i, &before, &model[i]); /* dirty only if the value was there */
+}
+
+static void op_set_stored(index_t *ix, int i)
+{
+    uint32_t v = below(4) ? (uint32_t)(1 + below(1000)) : 0;
+
+    cr_assert_eq(index_set_stored(ix, slot_of(i), &v, v ? sizeof(v) : 0), 0);
+    if (v != 0)
+        ensure_alive(&model[i]);
+    model[i].stored = v;
+}
+
+static void check_stored(const index_t *ix)
+{
+    uint32_t n = 0;
+
+    for (int i = 0; i < NSLOT; i++) {
+        size_t len;
+        const uint8_t *b = index_stored(ix, slot_of(i), &len);
+        uint32_t v = 0;
+        if (b != NULL) {
+            cr_assert_eq(len, sizeof(v));
+            memcpy(&v, b, sizeof(v));
+        }
+        cr_assert_eq(v, model[i].stored, "slot %u stored " SEEDFMT, slot_of(i), SEEDARG);
+        n += v != 0;
+    }
+    cr_assert_eq(docstore_count(index_docstore(ix)), n);
+}
+
 static void op_add_remove(index_t *ix, int i, bool remove)
 {
     gen_t g;
@@ -603,7 +648,16 @@ Test(index, random_ops_vs_model, .timeout = 120)
                 op_set_filter(ix, i);
                 break;
             case 6:
-                op_set_sort(ix, i);
+                switch (below(4)) {
+                case 0:
+                    op_clear_sort(ix, i);
+                    break;
+                case 1:
+                    op_set_stored(ix, i);
+                    break;
+                default:
+                    op_set_sort(ix, i);
+                }
                 break;
             case 7:
                 op_add_remove(ix, i, false);
@@ -616,6 +670,7 @@ Test(index, random_ops_vs_model, .timeout = 120)
                 op_delete(ix, i); /* keep the model's fixed arrays roomy */
         }
         check_all(ix);
+        check_stored(ix);
         if (round % 5 == 4) {
             cr_assert_eq(index_rebuild_perms(ix), 0);
             memset(dirty, 0, sizeof(dirty));
@@ -649,6 +704,7 @@ Test(index, random_ops_vs_model, .timeout = 120)
     }
     cr_assert(roaring_bitmap_is_empty(index_alive(ix)));
     cr_assert_eq(index_max_slot(ix), -1);
+    check_stored(ix);
     index_free(ix);
 }
 
@@ -736,6 +792,8 @@ Test(index, validation_errors_change_nothing)
     expect_rejected(index_check_sort(ix, S_B, 200, &err), &err, "field b");
     expect_rejected(index_set_filter(ix, slot_of(6), 99, false, &v, &err), &err, "#99");
     expect_rejected(index_set_sort(ix, slot_of(6), 99, 1, &err), &err, "#99");
+    expect_rejected(index_clear_sort(ix, slot_of(6), S_G, &err), &err, "field g");
+    expect_rejected(index_clear_sort(ix, slot_of(6), 99, &err), &err, "#99");
     cr_assert_eq(index_check_sort(ix, S_BIG, UINT64_MAX, &err), 0);
     /* none of it changed anything */
     check_all(ix);

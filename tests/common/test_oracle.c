@@ -292,6 +292,16 @@ static void apply_set_sort(model_t *m, uint32_t slot)
     int s = (int)below(&m->rng, (uint64_t)m->ns);
     if (m->s[s].computed != SCHEMA_COMPUTED_NONE)
         s = m->s[s].src[0];
+    if (chance(&m->rng, 0.3)) { /* clear: a no-op on a missing document or an absent value */
+        int rc = index_clear_sort(m->ix, slot, (size_t)s, &err);
+        cr_assert_eq(rc, 0, "seed %" PRIu64 ": clear_sort: %s", m->seed, bdx_error_message(&err));
+        if (d->alive) {
+            d->has[s] = false;
+            d->s[s] = 0;
+            compute(m, d);
+        }
+        return;
+    }
     if (!d->alive)
         memset(d, 0, sizeof(*d));
     d->alive = true;
