@@ -178,7 +178,12 @@ static void rand_write(rng_t *r, index_t **ixs, int n, uint32_t nslots)
     index_doc_t d;
     index_values_t v;
     bdx_error_t err;
-    unsigned op = (unsigned)below(r, 7);
+    unsigned op = (unsigned)below(r, 8);
+    uint8_t blob[64];
+    size_t blen = chance(r, 0.2) ? 0 : 1 + below(r, sizeof(blob));
+
+    for (size_t i = 0; i < blen; i++)
+        blob[i] = (uint8_t)rnd(r);
     size_t f = below(r, s->filter_count);
     int rc = 0;
 
@@ -211,6 +216,9 @@ static void rand_write(rng_t *r, index_t **ixs, int n, uint32_t nslots)
         case 4:
             rc = add ? index_add_values(ixs[i], slot, f, &v, &err)
                      : index_remove_values(ixs[i], slot, f, &v, &err);
+            break;
+        case 5:
+            rc = index_set_stored(ixs[i], slot, blob, blen);
             break;
         default:
             rc = index_delete(ixs[i], slot);
@@ -320,6 +328,14 @@ static void same_index(const index_t *a, const index_t *b)
     }
     docvalues_rec_free(&ra);
     docvalues_rec_free(&rb);
+    /* stored blobs */
+    for (int64_t slot = 0; slot <= max; slot++) {
+        size_t la, lb;
+        const uint8_t *sa = index_stored(a, (uint32_t)slot, &la),
+                      *sb = index_stored(b, (uint32_t)slot, &lb);
+        cr_assert_eq(la, lb, "slot %" PRId64 " stored length", slot);
+        cr_assert(la == 0 || memcmp(sa, sb, la) == 0, "slot %" PRId64 " stored blob", slot);
+    }
 }
 
 /* Random queries: identical pages, totals and counts on both. */
