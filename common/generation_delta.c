@@ -19,6 +19,7 @@
 typedef struct delta_walk {
     gen_writer_t *w;
     const generation_t *base;
+    const uint8_t *loaded; /* the index's own mapping of the same base bitmaps section */
     uint64_t arena_start;
     uint64_t bi; /* next base directory entry */
     uint8_t *dir;
@@ -71,7 +72,9 @@ static int diff_item(delta_walk_t *d, const gen_item_t *b, const bitmap_t *slot)
     roaring_bitmap_t *add = NULL, *rem = NULL;
     int rc;
 
-    if (slot->kind == BITMAP_FROZEN && (const uint8_t *)slot->frozen == bytes &&
+    /* The index may have been loaded from another generation sharing this base file (mapped
+     * elsewhere): offsets into the same base file are the same. */
+    if (slot->kind == BITMAP_FROZEN && (const uint8_t *)slot->frozen == d->loaded + b->off &&
         slot->frozen_len == b->len_a)
         return 0; /* untouched since the base was loaded */
     if ((rc = bitmap_view((const char *)bytes, b->len_a, &view)) != 0)
@@ -160,7 +163,7 @@ int gen_write_delta(const index_t *ix, const generation_t *base, const char *pat
     const roaring_bitmap_t *touched = bitmap_get(&ix->touched);
     uint64_t ntouched = roaring_bitmap_get_cardinality(touched);
     gen_writer_t w;
-    delta_walk_t d = {&w, base, 0, 0, NULL, 0, 0};
+    delta_walk_t d = {&w, base, ix->base_bitmaps, 0, 0, NULL, 0, 0};
     roaring_uint32_iterator_t *it = NULL;
     uint32_t nsec = 5 + (uint32_t)s->sort_count, len;
     uint8_t b8[8];

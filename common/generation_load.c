@@ -427,6 +427,7 @@ int generation_load(const generation_t *g, index_t **out, bdx_error_t *err)
         return rc;
     }
     ix->base_id = g->base_id;
+    ix->base_bitmaps = g->base_bitmaps;
     ix->writes++; /* nothing cached before the load is valid */
     *out = ix;
     return 0;

@@ -800,6 +800,24 @@ Test(generation, timing, .timeout = 600)
     fprintf(stderr, "generation timing: base+delta load %.3f s, mapped %" PRIu64 " bytes\n",
             secs(t0, t1), generation_mapped_bytes(g2));
     same_index(l1, l2);
+
+    /* the checkpointer's flow: more writes on the gen-1 load, the next delta against gen 2
+     * (another mapping of the same base): unchanged bitmaps must still be recognized */
+    uint64_t base_items = st.items;
+    for (uint32_t i = 0; i < ndocs / 1000 + 1; i++) {
+        uint32_t slot = (uint32_t)below(&r, ndocs);
+        cr_assert_eq(index_set_sort(l1, slot, 1, below(&r, 65536), &err), 0);
+    }
+    generation_t *g3;
+    index_t *l3;
+    cr_assert_eq(generation_write(l1, 3, 3, g2, dir, &st, &err), 0, "%s", bdx_error_message(&err));
+    cr_assert(st.items <= base_items + 64, "%" PRIu64 " changed items, first delta %" PRIu64,
+              st.items, base_items);
+    g3 = open_gen(dir, 3, GENERATION_VERIFY);
+    cr_assert_eq(generation_load(g3, &l3, &err), 0);
+    same_index(l1, l3);
+    index_free(l3);
+    generation_close(g3);
     index_free(l2);
     index_free(l1);
     generation_close(g2);
