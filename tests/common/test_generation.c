@@ -14,6 +14,7 @@
  *
  *   BITDEX_TEST_SEED=<n>     reproduce a run (the seed is printed)
  *   BITDEX_GEN_BENCH_DOCS=<n> documents of the timing test (default 200000)
+ *   TMPDIR=<dir>             where the generations are written (default /tmp)
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -402,7 +403,9 @@ static void same_queries(rng_t *r, const index_t *a, const index_t *b, int n)
 
 static char *make_dir(void)
 {
-    char *d = strdup("/tmp/test_generation.XXXXXX");
+    const char *t = getenv("TMPDIR");
+    char *d = malloc(512);
+    snprintf(d, 512, "%s/test_generation.XXXXXX", t != NULL && *t ? t : "/tmp");
     cr_assert(mkdtemp(d) != NULL);
     return d;
 }
@@ -507,6 +510,23 @@ Test(generation, base_and_deltas_roundtrip)
         cr_assert(st.delta);
         g2 = open_gen(dir, 2, GENERATION_VERIFY);
         cr_assert(generation_is_delta(g2));
+        /* what bitdex-inspect lists */
+        cr_assert_eq(generation_file_count(g2), 2);
+        uint64_t mapped = 0;
+        for (unsigned fi = 0; fi < 2; fi++) {
+            generation_file_info_t info;
+            generation_file(g2, fi, &info);
+            cr_assert_str_eq(info.name, fi == 0 ? "base" : "delta");
+            mapped += info.size;
+            cr_assert(info.sections >= 4);
+            for (unsigned j = 0; j < info.sections; j++) {
+                generation_section_info_t sec;
+                generation_section(g2, fi, j, &sec);
+                cr_assert(sec.offset % 32 == 0 && sec.offset + sec.length <= info.size);
+                cr_assert_str_neq(sec.type, "unknown");
+            }
+        }
+        cr_assert_eq(mapped, generation_mapped_bytes(g2));
         cr_assert_eq(generation_base_number(g2), 1);
         cr_assert_eq(generation_load(g2, &l2, &err), 0, "%s", bdx_error_message(&err));
         same_index(src, l2);
