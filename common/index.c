@@ -534,7 +534,8 @@ int index_clear_sort(index_t *ix, uint32_t slot, size_t field, bdx_error_t *err)
     if (!roaring_bitmap_contains(bitmap_get(&ix->alive), slot))
         return 0;
     /* sort_write() is a no-op when the document has no value: nothing is marked dirty */
-    if ((rc = sort_write(ix, slot, field, false, 0)) != 0 || (rc = recompute(ix, slot)) != 0)
+    if ((rc = bitmap_add_slot(&ix->touched, slot)) != 0 ||
+        (rc = sort_write(ix, slot, field, false, 0)) != 0 || (rc = recompute(ix, slot)) != 0)
         return bdx_error_set(err, rc, "slot %u: %s", slot, bdx_strerror(rc));
     return 0;
 }

@@ -212,7 +212,8 @@ static void rand_write(rng_t *r, index_t **ixs, int n, uint32_t nslots)
             rc = index_set_filter(ixs[i], slot, f, null, null ? NULL : &v, &err);
             break;
         case 3:
-            rc = index_set_sort(ixs[i], slot, 0, sv, &err);
+            rc = add ? index_set_sort(ixs[i], slot, 0, sv, &err)
+                     : index_clear_sort(ixs[i], slot, 0, &err);
             break;
         case 4:
             rc = add ? index_add_values(ixs[i], slot, f, &v, &err)
