@@ -16,8 +16,10 @@
  * Reading: generation_open() maps the files read-only and checks them (always: the manifest,
  * every file's header and table of contents; with GENERATION_VERIFY also every section's
  * checksum). generation_load() builds an index_t over the mapping: bitmaps are frozen slots
- * over the mapped bytes (zero copy; a write copies that one bitmap), the delta is applied on
- * top. The generation must outlive every index loaded from it.
+ * over the mapped bytes, columns, permutations, dictionaries, docvalues and the docstore are
+ * opened from their images in place (all zero copy; a write copies the one bitmap or page it
+ * touches), and the delta is applied on top. The generation must outlive every index loaded
+ * from it.
  *
  * Pins: a reader holds flock(LOCK_SH) on gen-N/manifest (GENERATION_PIN) for as long as it maps
  * the generation; generation_remove() deletes a gen dir only when flock(LOCK_EX|LOCK_NB)

@@ -19,6 +19,7 @@
 typedef struct delta_walk {
     gen_writer_t *w;
     const generation_t *base;
+    const uint8_t *loaded; /* the index's own mapping of the same base bitmaps section */
     uint64_t arena_start;
     uint64_t bi; /* next base directory entry */
     uint8_t *dir;
@@ -71,7 +72,9 @@ static int diff_item(delta_walk_t *d, const gen_item_t *b, const bitmap_t *slot)
     roaring_bitmap_t *add = NULL, *rem = NULL;
     int rc;
 
-    if (slot->kind == BITMAP_FROZEN && (const uint8_t *)slot->frozen == bytes &&
+    /* The index may have been loaded from another generation sharing this base file (mapped
+     * elsewhere): offsets into the same base file are the same. */
+    if (slot->kind == BITMAP_FROZEN && (const uint8_t *)slot->frozen == d->loaded + b->off &&
         slot->frozen_len == b->len_a)
         return 0; /* untouched since the base was loaded */
     if ((rc = bitmap_view((const char *)bytes, b->len_a, &view)) != 0)
@@ -126,6 +129,33 @@ static int delta_item(unsigned kind, unsigned field, int64_t key, const bitmap_t
     return emit(d, &cur, slot, NULL, NULL, NULL, 0);
 }
 
+/* The touched slots' values of a slotstore (docvalues records, stored blobs), raw: u32 length
+ * (0 = none any more) + bytes, in slot order. (A slotstore image would cost a slot table page
+ * per 4096 slots touched.) */
+static int put_raw_slots(gen_writer_t *w, uint32_t type, const slotstore_t *ss,
+                         const roaring_bitmap_t *touched)
+{
+    roaring_uint32_iterator_t *it = roaring_create_iterator(touched);
+    uint8_t b4[4];
+    int rc;
+
+    if (it == NULL)
+        return -ENOMEM;
+    if ((rc = gen_writer_begin(w, type, 0)) != 0)
+        goto out;
+    for (; it->has_value; roaring_advance_uint32_iterator(it)) {
+        size_t n;
+        const uint8_t *v = slotstore_get(ss, it->current_value, &n);
+        gen_put32(b4, (uint32_t)n);
+        if ((rc = gen_writer_put(w, b4, 4)) != 0 || (rc = gen_writer_put(w, v, n)) != 0)
+            goto out;
+    }
+    rc = gen_writer_end(w);
+out:
+    roaring_free_uint32_iterator(it);
+    return rc;
+}
+
 int gen_write_delta(const index_t *ix, const generation_t *base, const char *path, uint64_t number,
                     gen_file_out_t *out, bdx_error_t *err)
 {
@@ -133,9 +163,9 @@ int gen_write_delta(const index_t *ix, const generation_t *base, const char *pat
     const roaring_bitmap_t *touched = bitmap_get(&ix->touched);
     uint64_t ntouched = roaring_bitmap_get_cardinality(touched);
     gen_writer_t w;
-    delta_walk_t d = {&w, base, 0, 0, NULL, 0, 0};
+    delta_walk_t d = {&w, base, ix->base_bitmaps, 0, 0, NULL, 0, 0};
     roaring_uint32_iterator_t *it = NULL;
-    uint32_t nsec = 4 + (uint32_t)s->sort_count, len;
+    uint32_t nsec = 5 + (uint32_t)s->sort_count, len;
     uint8_t b8[8];
     int rc;
 
@@ -203,23 +233,8 @@ int gen_write_delta(const index_t *ix, const generation_t *base, const char *pat
             (rc = gen_writer_end(&w)) != 0)
             goto fail;
     }
-    /* the touched slots' records, raw: u32 length (0 = none any more) + bytes, in slot order
-     * (a slotstore image would cost a slot table page per 4096 slots touched) */
-    roaring_free_uint32_iterator(it);
-    if ((it = roaring_create_iterator(touched)) == NULL) {
-        rc = -ENOMEM;
-        goto fail;
-    }
-    if ((rc = gen_writer_begin(&w, GEN_SEC_DOCVALUES, 0)) != 0)
-        goto fail;
-    for (; it->has_value; roaring_advance_uint32_iterator(it)) {
-        size_t n;
-        const uint8_t *v = slotstore_get(docvalues_slots(ix->dv), it->current_value, &n);
-        gen_put32(b8, (uint32_t)n);
-        if ((rc = gen_writer_put(&w, b8, 4)) != 0 || (rc = gen_writer_put(&w, v, n)) != 0)
-            goto fail;
-    }
-    if ((rc = gen_writer_end(&w)) != 0)
+    if ((rc = put_raw_slots(&w, GEN_SEC_DOCVALUES, docvalues_slots(ix->dv), touched)) != 0 ||
+        (rc = put_raw_slots(&w, GEN_SEC_DOCSTORE, docstore_slots(ix->docs), touched)) != 0)
         goto fail;
     roaring_free_uint32_iterator(it);
     free(d.dir);

@@ -75,6 +75,8 @@ const char *gen_section_name(uint32_t type)
         return "touched";
     case GEN_SEC_SORT_VALUES:
         return "sort-values";
+    case GEN_SEC_DOCSTORE:
+        return "docstore";
     default:
         return "unknown";
     }

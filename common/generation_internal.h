@@ -35,16 +35,17 @@ enum {
 
 /* section types (TOC entry offset 0) */
 enum {
-    GEN_SEC_MANIFEST = 1,    /* manifest: generation fields and the file list */
-    GEN_SEC_SCHEMA = 2,      /* base: schema file image (schema_file.h) */
-    GEN_SEC_BITMAP_DIR = 3,  /* base, delta: bitmap directory entries */
-    GEN_SEC_BITMAPS = 4,     /* base, delta: the frozen bitmaps */
-    GEN_SEC_COLUMN = 5,      /* base: arg = sort field */
-    GEN_SEC_PERM = 6,        /* base, delta (rebuilt since the base): arg = sort field */
-    GEN_SEC_DICT = 7,        /* base: all strings; delta: strings added; arg = filter field */
-    GEN_SEC_DOCVALUES = 8,   /* slotstore image: base: every record; delta: touched slots' */
-    GEN_SEC_TOUCHED = 9,     /* delta: frozen bitmap of the touched slots */
-    GEN_SEC_SORT_VALUES = 10 /* delta: arg = sort field; column values of the touched slots */
+    GEN_SEC_MANIFEST = 1,     /* manifest: generation fields and the file list */
+    GEN_SEC_SCHEMA = 2,       /* base: schema file image (schema_file.h) */
+    GEN_SEC_BITMAP_DIR = 3,   /* base, delta: bitmap directory entries */
+    GEN_SEC_BITMAPS = 4,      /* base, delta: the frozen bitmaps */
+    GEN_SEC_COLUMN = 5,       /* base: arg = sort field */
+    GEN_SEC_PERM = 6,         /* base, delta (rebuilt since the base): arg = sort field */
+    GEN_SEC_DICT = 7,         /* base: all strings; delta: strings added; arg = filter field */
+    GEN_SEC_DOCVALUES = 8,    /* slotstore image: base: every record; delta: touched slots' */
+    GEN_SEC_TOUCHED = 9,      /* delta: frozen bitmap of the touched slots */
+    GEN_SEC_SORT_VALUES = 10, /* delta: arg = sort field; column values of the touched slots */
+    GEN_SEC_DOCSTORE = 11     /* slotstore image (base) / touched slots' blobs (delta) */
 };
 
 /* bitmap item kinds (directory entry offset 0); entries are sorted by (kind, field, key) */

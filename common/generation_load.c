@@ -89,6 +89,64 @@ static int open_records(const gen_file_t *f, const gen_section_t *s, docvalues_t
     return 0;
 }
 
+static int open_docstore(const gen_file_t *f, index_t *ix, bdx_error_t *err)
+{
+    const gen_section_t *s = gen_file_find(f, GEN_SEC_DOCSTORE, 0);
+    slotstore_t *ss;
+    docstore_t *ds;
+    int rc;
+
+    if (s == NULL)
+        return BAD("generation %s: no docstore section", f->path);
+    if ((rc = slotstore_image_open(f->map + s->off, s->len, &ss, err)) != 0)
+        return bdx_error_set(err, rc, "generation %s section docstore: %s", f->path,
+                             bdx_error_message(err));
+    if ((rc = docstore_from_slots(ss, &ds)) != 0) {
+        slotstore_free(ss);
+        return bdx_error_set(err, rc, "generation %s: %s", f->path, bdx_strerror(rc));
+    }
+    docstore_free(ix->docs);
+    ix->docs = ds;
+    return 0;
+}
+
+/* Replaces the stored blobs of the touched slots by the delta's (length 0: removed). */
+static int apply_blobs(const gen_file_t *f, index_t *ix, const roaring_bitmap_t *touched,
+                       bdx_error_t *err)
+{
+    const gen_section_t *s = gen_file_find(f, GEN_SEC_DOCSTORE, 0);
+    const uint8_t *p, *end;
+    roaring_uint32_iterator_t *it;
+    int rc = 0;
+
+    if (s == NULL)
+        return BAD("generation %s: no docstore section", f->path);
+    p = f->map + s->off;
+    end = p + s->len;
+    if ((it = roaring_create_iterator(touched)) == NULL)
+        return bdx_error_set(err, -ENOMEM, "generation %s: out of memory", f->path);
+    for (; it->has_value; roaring_advance_uint32_iterator(it)) {
+        uint32_t n;
+        if (end - p < 4 || (n = gen_get32(p)) > (uint64_t)(end - p - 4)) {
+            rc = BDX_ECORRUPT;
+            break;
+        }
+        if (n == 0)
+            docstore_remove(ix->docs, it->current_value);
+        else if ((rc = docstore_put(ix->docs, it->current_value, p + 4, n)) != 0)
+            break;
+        p += 4 + n;
+    }
+    roaring_free_uint32_iterator(it);
+    if (rc == 0 && p != end)
+        rc = BDX_ECORRUPT;
+    if (rc == BDX_ECORRUPT)
+        return BAD("generation %s: bad docstore section", f->path);
+    if (rc != 0)
+        return bdx_error_set(err, rc, "generation %s: %s", f->path, bdx_strerror(rc));
+    return 0;
+}
+
 /* Replaces the records of the touched slots by the delta's (length 0: removed). The raw
  * records go through a scratch slotstore so that docvalues decodes them. */
 static int apply_records(const gen_file_t *f, const gen_section_t *s, index_t *ix,
@@ -238,7 +296,7 @@ static int load_base(const generation_t *g, index_t *ix, bdx_error_t *err)
         return rc;
     docvalues_free(ix->dv);
     ix->dv = dv;
-    return 0;
+    return open_docstore(f, ix, err);
 }
 
 /* ---- delta ---- */
@@ -346,7 +404,9 @@ static int load_delta(const generation_t *g, index_t *ix, bdx_error_t *err)
         return rc;
     if ((s = gen_file_find(f, GEN_SEC_DOCVALUES, 0)) == NULL)
         return BAD("generation %s: no docvalues section", f->path);
-    return apply_records(f, s, ix, touched, err);
+    if ((rc = apply_records(f, s, ix, touched, err)) != 0)
+        return rc;
+    return apply_blobs(f, ix, touched, err);
 }
 
 int generation_load(const generation_t *g, index_t **out, bdx_error_t *err)
@@ -367,6 +427,7 @@ int generation_load(const generation_t *g, index_t **out, bdx_error_t *err)
         return rc;
     }
     ix->base_id = g->base_id;
+    ix->base_bitmaps = g->base_bitmaps;
     ix->writes++; /* nothing cached before the load is valid */
     *out = ix;
     return 0;

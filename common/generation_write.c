@@ -104,7 +104,7 @@ static int write_base(const index_t *ix, const char *path, uint64_t number, uint
     uint8_t *schema_img = NULL;
     size_t schema_len;
     limits_t limits;
-    uint32_t nsec = 4 + 2 * (uint32_t)s->sort_count + string_fields(s);
+    uint32_t nsec = 5 + 2 * (uint32_t)s->sort_count + string_fields(s);
     int rc;
 
     limits_defaults(&limits);
@@ -144,7 +144,9 @@ static int write_base(const index_t *ix, const char *path, uint64_t number, uint
             goto fail;
     }
     if ((rc = gen_writer_begin(&w, GEN_SEC_DOCVALUES, 0)) != 0 ||
-        (rc = gen_put_slots(&w, docvalues_slots(ix->dv))) != 0 || (rc = gen_writer_end(&w)) != 0)
+        (rc = gen_put_slots(&w, docvalues_slots(ix->dv))) != 0 || (rc = gen_writer_end(&w)) != 0 ||
+        (rc = gen_writer_begin(&w, GEN_SEC_DOCSTORE, 0)) != 0 ||
+        (rc = gen_put_slots(&w, docstore_slots(ix->docs))) != 0 || (rc = gen_writer_end(&w)) != 0)
         goto fail;
     free(o.dir);
     free(schema_img);

@@ -484,7 +484,7 @@ int index_set_stored(index_t *ix, uint32_t slot, const void *blob, size_t len)
 {
     int rc;
 
-    if ((rc = flush_pending(ix)) != 0)
+    if ((rc = flush_pending(ix)) != 0 || (rc = bitmap_add_slot(&ix->touched, slot)) != 0)
         return rc;
     if (len == 0) {
         size_t had;

@@ -62,6 +62,9 @@ struct index {
     /* Identity of the base file this index was loaded from (generation_load()), 0 = none: a
      * delta can only be written against that base. */
     uint64_t base_id;
+    /* Start of that base's bitmaps section in the mapping this index borrows: a slot frozen
+     * over base_bitmaps + an item's offset is that item, unchanged. */
+    const uint8_t *base_bitmaps;
     /* Per filter field: dictionary_count() of that base (strings a delta must add start
      * there); NULL when not loaded from a generation. */
     int64_t *dict_base;

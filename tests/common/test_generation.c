@@ -14,6 +14,7 @@
  *
  *   BITDEX_TEST_SEED=<n>     reproduce a run (the seed is printed)
  *   BITDEX_GEN_BENCH_DOCS=<n> documents of the timing test (default 200000)
+ *   TMPDIR=<dir>             where the generations are written (default /tmp)
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -178,7 +179,12 @@ static void rand_write(rng_t *r, index_t **ixs, int n, uint32_t nslots)
     index_doc_t d;
     index_values_t v;
     bdx_error_t err;
-    unsigned op = (unsigned)below(r, 7);
+    unsigned op = (unsigned)below(r, 8);
+    uint8_t blob[64];
+    size_t blen = chance(r, 0.2) ? 0 : 1 + below(r, sizeof(blob));
+
+    for (size_t i = 0; i < blen; i++)
+        blob[i] = (uint8_t)rnd(r);
     size_t f = below(r, s->filter_count);
     int rc = 0;
 
@@ -206,11 +212,15 @@ static void rand_write(rng_t *r, index_t **ixs, int n, uint32_t nslots)
             rc = index_set_filter(ixs[i], slot, f, null, null ? NULL : &v, &err);
             break;
         case 3:
-            rc = index_set_sort(ixs[i], slot, 0, sv, &err);
+            rc = add ? index_set_sort(ixs[i], slot, 0, sv, &err)
+                     : index_clear_sort(ixs[i], slot, 0, &err);
             break;
         case 4:
             rc = add ? index_add_values(ixs[i], slot, f, &v, &err)
                      : index_remove_values(ixs[i], slot, f, &v, &err);
+            break;
+        case 5:
+            rc = index_set_stored(ixs[i], slot, blob, blen);
             break;
         default:
             rc = index_delete(ixs[i], slot);
@@ -320,6 +330,14 @@ static void same_index(const index_t *a, const index_t *b)
     }
     docvalues_rec_free(&ra);
     docvalues_rec_free(&rb);
+    /* stored blobs */
+    for (int64_t slot = 0; slot <= max; slot++) {
+        size_t la, lb;
+        const uint8_t *sa = index_stored(a, (uint32_t)slot, &la),
+                      *sb = index_stored(b, (uint32_t)slot, &lb);
+        cr_assert_eq(la, lb, "slot %" PRId64 " stored length", slot);
+        cr_assert(la == 0 || memcmp(sa, sb, la) == 0, "slot %" PRId64 " stored blob", slot);
+    }
 }
 
 /* Random queries: identical pages, totals and counts on both. */
@@ -386,7 +404,9 @@ static void same_queries(rng_t *r, const index_t *a, const index_t *b, int n)
 
 static char *make_dir(void)
 {
-    char *d = strdup("/tmp/test_generation.XXXXXX");
+    const char *t = getenv("TMPDIR");
+    char *d = malloc(512);
+    snprintf(d, 512, "%s/test_generation.XXXXXX", t != NULL && *t ? t : "/tmp");
     cr_assert(mkdtemp(d) != NULL);
     return d;
 }
@@ -491,6 +511,23 @@ Test(generation, base_and_deltas_roundtrip)
         cr_assert(st.delta);
         g2 = open_gen(dir, 2, GENERATION_VERIFY);
         cr_assert(generation_is_delta(g2));
+        /* what bitdex-inspect lists */
+        cr_assert_eq(generation_file_count(g2), 2);
+        uint64_t mapped = 0;
+        for (unsigned fi = 0; fi < 2; fi++) {
+            generation_file_info_t info;
+            generation_file(g2, fi, &info);
+            cr_assert_str_eq(info.name, fi == 0 ? "base" : "delta");
+            mapped += info.size;
+            cr_assert(info.sections >= 4);
+            for (unsigned j = 0; j < info.sections; j++) {
+                generation_section_info_t sec;
+                generation_section(g2, fi, j, &sec);
+                cr_assert(sec.offset % 32 == 0 && sec.offset + sec.length <= info.size);
+                cr_assert_str_neq(sec.type, "unknown");
+            }
+        }
+        cr_assert_eq(mapped, generation_mapped_bytes(g2));
         cr_assert_eq(generation_base_number(g2), 1);
         cr_assert_eq(generation_load(g2, &l2, &err), 0, "%s", bdx_error_message(&err));
         same_index(src, l2);
@@ -784,6 +821,24 @@ Test(generation, timing, .timeout = 600)
     fprintf(stderr, "generation timing: base+delta load %.3f s, mapped %" PRIu64 " bytes\n",
             secs(t0, t1), generation_mapped_bytes(g2));
     same_index(l1, l2);
+
+    /* the checkpointer's flow: more writes on the gen-1 load, the next delta against gen 2
+     * (another mapping of the same base): unchanged bitmaps must still be recognized */
+    uint64_t base_items = st.items;
+    for (uint32_t i = 0; i < ndocs / 1000 + 1; i++) {
+        uint32_t slot = (uint32_t)below(&r, ndocs);
+        cr_assert_eq(index_set_sort(l1, slot, 1, below(&r, 65536), &err), 0);
+    }
+    generation_t *g3;
+    index_t *l3;
+    cr_assert_eq(generation_write(l1, 3, 3, g2, dir, &st, &err), 0, "%s", bdx_error_message(&err));
+    cr_assert(st.items <= base_items + 64, "%" PRIu64 " changed items, first delta %" PRIu64,
+              st.items, base_items);
+    g3 = open_gen(dir, 3, GENERATION_VERIFY);
+    cr_assert_eq(generation_load(g3, &l3, &err), 0);
+    same_index(l1, l3);
+    index_free(l3);
+    generation_close(g3);
     index_free(l2);
     index_free(l1);
     generation_close(g2);

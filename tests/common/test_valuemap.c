@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/error.h"
 #include "common/valuemap.h"
 
 static uint64_t seed, rng;
@@ -196,4 +197,89 @@ Test(valuemap, ascending_bulk_keys)
     /* key_index() is a linear model lookup; keep it out of this bulk check */
     (void)v;
     valuemap_free(m);
+}
+
+/* ---- generation support: frozen inserts over borrowed bytes, adopt, slot visit ---- */
+
+typedef struct visit_log {
+    int64_t keys[64];
+    const bitmap_t *slots[64];
+    int n;
+} visit_log_t;
+
+static bool log_visit(int64_t key, const bitmap_t *slot, void *arg)
+{
+    visit_log_t *l = arg;
+    cr_assert(l->n < 64);
+    l->keys[l->n] = key;
+    l->slots[l->n++] = slot;
+    return true;
+}
+
+Test(valuemap, frozen_adopt_visit)
+{
+    valuemap_t *m;
+    roaring_bitmap_t *model[40] = {0}; /* key k - 20 */
+    char *bufs[40] = {0};
+    visit_log_t log = {0};
+
+    seed_init();
+    cr_assert_eq(valuemap_new(&m), 0);
+    for (int round = 0; round < 400; round++) {
+        int k = (int)(rnd() % 40);
+        roaring_bitmap_t *rb = roaring_bitmap_create();
+        size_t n = rnd() % 4 == 0 ? 0 : 1 + rnd() % 50;
+        for (size_t i = 0; i < n; i++)
+            roaring_bitmap_add(rb, (uint32_t)(rnd() % 100000));
+        if (n > 0 && rnd() % 2 == 0) {
+            /* frozen over bytes we own (a stand-in for a mapped generation) */
+            size_t len = bitmap_freeze_size(rb);
+            char *buf = aligned_alloc(BITMAP_FROZEN_ALIGN, (len + 31) / 32 * 32);
+            bitmap_freeze_to(rb, buf);
+            cr_assert_eq(valuemap_set_frozen(m, k - 20, buf, len), 0, SEEDFMT, SEEDARG);
+            const bitmap_t *slot = valuemap_slot(m, k - 20);
+            cr_assert(slot != NULL && slot->kind == BITMAP_FROZEN && slot->frozen == buf);
+            bitmap_free_roaring(model[k]);
+            model[k] = rb;
+            free(bufs[k]);
+            bufs[k] = buf;
+        } else {
+            roaring_bitmap_t *copy = roaring_bitmap_copy(rb);
+            cr_assert_eq(valuemap_adopt(m, k - 20, rb), 0);
+            bitmap_free_roaring(model[k]);
+            model[k] = n > 0 ? copy : NULL;
+            if (n == 0)
+                bitmap_free_roaring(copy);
+        }
+        /* an empty frozen bitmap is refused and changes nothing */
+        if (round % 50 == 0) {
+            char empty[64] __attribute__((aligned(32)));
+            bitmap_freeze_to(NULL, empty);
+            cr_assert_eq(valuemap_set_frozen(m, 1000, empty, bitmap_freeze_size(NULL)),
+                         BDX_ECORRUPT);
+            cr_assert_null(valuemap_get(m, 1000));
+        }
+    }
+    uint64_t count = 0;
+    for (int k = 0; k < 40; k++) {
+        const roaring_bitmap_t *got = valuemap_get(m, k - 20);
+        count += model[k] != NULL;
+        if (model[k] == NULL)
+            cr_assert_null(got, "key %d " SEEDFMT, k - 20, SEEDARG);
+        else
+            cr_assert(got != NULL && roaring_bitmap_equals(got, model[k]), "key %d " SEEDFMT,
+                      k - 20, SEEDARG);
+    }
+    cr_assert_eq(valuemap_count(m), count);
+    valuemap_visit(m, log_visit, &log);
+    cr_assert_eq((uint64_t)log.n, count);
+    for (int i = 0; i < log.n; i++) {
+        cr_assert(i == 0 || log.keys[i - 1] < log.keys[i]);
+        cr_assert_eq(log.slots[i], valuemap_slot(m, log.keys[i]));
+    }
+    valuemap_free(m);
+    for (int k = 0; k < 40; k++) {
+        bitmap_free_roaring(model[k]);
+        free(bufs[k]);
+    }
 }
