@@ -116,33 +116,56 @@ static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 
 static int parse_options(int argc, char **argv, options_t *o)
 {
-    static const struct option longopts[] = {
-        {"data", required_argument, 0, 'd'},        {"target", required_argument, 0, 't'},
-        {"index", required_argument, 0, 'i'},       {"runs", required_argument, 0, 'r'},
-        {"concurrency", required_argument, 0, 'c'}, {"shapes", required_argument, 0, 's'},
-        {"lines", required_argument, 0, 'l'},       {"check", required_argument, 0, 'k'},
-        {"deadline-ms", required_argument, 0, 'D'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"data", required_argument, 0, 'd'},
+                                             {"target", required_argument, 0, 't'},
+                                             {"index", required_argument, 0, 'i'},
+                                             {"runs", required_argument, 0, 'r'},
+                                             {"concurrency", required_argument, 0, 'c'},
+                                             {"shapes", required_argument, 0, 's'},
+                                             {"lines", required_argument, 0, 'l'},
+                                             {"check", required_argument, 0, 'k'},
+                                             {"deadline-ms", required_argument, 0, 'D'},
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
     *o = (options_t){.index = "images", .runs = 1000, .concurrency = 1, .deadline_ms = 5000};
     int c, bad = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 'd': o->data = optarg; break;
-        case 'i': o->index = optarg; break;
-        case 's': o->shapes = optarg; break;
+        case 'd':
+            o->data = optarg;
+            break;
+        case 'i':
+            o->index = optarg;
+            break;
+        case 's':
+            o->shapes = optarg;
+            break;
         case 't':
             if (o->n_targets == MAX_TARGETS)
                 bad = 1;
             else
                 o->targets[o->n_targets++] = optarg;
             break;
-        case 'r': bad |= parse_uint(optarg, 1, 100000000, &o->runs); break;
-        case 'c': bad |= parse_uint(optarg, 1, 256, &o->concurrency); break;
-        case 'l': bad |= parse_uint(optarg, 1, 1000000, &o->lines); break;
-        case 'k': bad |= parse_uint(optarg, 0, 1000000, &o->check); break;
-        case 'D': bad |= parse_uint(optarg, 1, 3600000, &o->deadline_ms); break;
-        case 'h': usage(stdout); exit(0);
-        default: bad = 1;
+        case 'r':
+            bad |= parse_uint(optarg, 1, 100000000, &o->runs);
+            break;
+        case 'c':
+            bad |= parse_uint(optarg, 1, 256, &o->concurrency);
+            break;
+        case 'l':
+            bad |= parse_uint(optarg, 1, 1000000, &o->lines);
+            break;
+        case 'k':
+            bad |= parse_uint(optarg, 0, 1000000, &o->check);
+            break;
+        case 'D':
+            bad |= parse_uint(optarg, 1, 3600000, &o->deadline_ms);
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            bad = 1;
         }
         if (bad) {
             fprintf(stderr, "bitdex-bench-grpc: bad option or value%s%s\n", optarg ? ": " : "",
@@ -195,8 +218,10 @@ static int build_shape(const options_t *o, const index_t *empty, const shape_fil
         return BDX_EINVAL;
     }
     if (f->kind == SHAPE_Q4 && strcmp(o->index, "images") != 0) {
-        fprintf(stderr, "bitdex-bench-grpc: %s: cursors are bound to the index name; Q4 needs "
-                        "--index images\n", f->name);
+        fprintf(stderr,
+                "bitdex-bench-grpc: %s: cursors are bound to the index name; Q4 needs "
+                "--index images\n",
+                f->name);
         return BDX_EINVAL;
     }
     sr->reqs = calloc(sr->n_args, sizeof(*sr->reqs));
@@ -350,8 +375,7 @@ static void run_phase(worker_t *w, phase_t *p)
             if (!atomic_exchange(&p->error_printed, true))
                 fprintf(stderr, "bitdex-bench-grpc: %s on %s: %s: %s\n", sr->file->name,
                         gclient_channel_target(w->ch[k % nt]),
-                        rc ? bdx_strerror(rc) : gclient_status_name(st.code),
-                        rc ? "" : st.details);
+                        rc ? bdx_strerror(rc) : gclient_status_name(st.code), rc ? "" : st.details);
         }
     }
 }

@@ -70,9 +70,8 @@ int gclient_channel_open(const char *target, bool private_connection, gclient_ch
     /* No HTTP proxy from the environment: benchmarks talk to loopback. */
     grpc_arg args[2];
     size_t n = 0;
-    args[n++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
-                           .key = (char *)"grpc.enable_http_proxy",
-                           .value.integer = 0};
+    args[n++] = (grpc_arg){
+        .type = GRPC_ARG_INTEGER, .key = (char *)"grpc.enable_http_proxy", .value.integer = 0};
     if (private_connection)
         args[n++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
                                .key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL,
@@ -119,8 +118,9 @@ void gclient_queue_close(gclient_queue_t *q)
     if (q == NULL)
         return;
     grpc_completion_queue_shutdown(q->cq);
-    while (grpc_completion_queue_pluck(q->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
-               .type != GRPC_QUEUE_SHUTDOWN)
+    while (
+        grpc_completion_queue_pluck(q->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+        GRPC_QUEUE_SHUTDOWN)
         ;
     grpc_completion_queue_destroy(q->cq);
     free(q);
@@ -137,8 +137,8 @@ static int run_batch(grpc_call *call, gclient_queue_t *q, const grpc_op *ops, si
         fprintf(stderr, "gclient: grpc_call_start_batch: error %d\n", (int)ce);
         return BDX_EINTERNAL;
     }
-    grpc_event ev = grpc_completion_queue_pluck(q->cq, tag, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                                NULL);
+    grpc_event ev =
+        grpc_completion_queue_pluck(q->cq, tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     *success = ev.type == GRPC_OP_COMPLETE && ev.success;
     return 0;
 }
@@ -146,12 +146,12 @@ static int run_batch(grpc_call *call, gclient_queue_t *q, const grpc_op *ops, si
 static grpc_call *create_call(gclient_channel_t *ch, gclient_queue_t *q, const char *method,
                               int64_t deadline_ms)
 {
-    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                         gpr_time_from_millis(deadline_ms, GPR_TIMESPAN));
+    gpr_timespec deadline =
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(deadline_ms, GPR_TIMESPAN));
     /* create_call takes its own reference on the method slice. */
     grpc_slice m = grpc_slice_from_copied_string(method);
-    grpc_call *call = grpc_channel_create_call(ch->channel, NULL, GRPC_PROPAGATE_DEFAULTS, q->cq,
-                                               m, NULL, deadline, NULL);
+    grpc_call *call = grpc_channel_create_call(ch->channel, NULL, GRPC_PROPAGATE_DEFAULTS, q->cq, m,
+                                               NULL, deadline, NULL);
     grpc_slice_unref(m);
     return call;
 }
@@ -366,12 +366,23 @@ int gclient_stream_finish(gclient_stream_t *s, gclient_buf_t *resp, gclient_stat
 
 const char *gclient_status_name(int code)
 {
-    static const char *const names[] = {
-        "OK",           "CANCELLED",          "UNKNOWN",          "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED", "NOT_FOUND",     "ALREADY_EXISTS",   "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",   "OUT_OF_RANGE",
-        "UNIMPLEMENTED", "INTERNAL",          "UNAVAILABLE",      "DATA_LOSS",
-        "UNAUTHENTICATED"};
+    static const char *const names[] = {"OK",
+                                        "CANCELLED",
+                                        "UNKNOWN",
+                                        "INVALID_ARGUMENT",
+                                        "DEADLINE_EXCEEDED",
+                                        "NOT_FOUND",
+                                        "ALREADY_EXISTS",
+                                        "PERMISSION_DENIED",
+                                        "RESOURCE_EXHAUSTED",
+                                        "FAILED_PRECONDITION",
+                                        "ABORTED",
+                                        "OUT_OF_RANGE",
+                                        "UNIMPLEMENTED",
+                                        "INTERNAL",
+                                        "UNAVAILABLE",
+                                        "DATA_LOSS",
+                                        "UNAUTHENTICATED"};
     if (code >= 0 && (size_t)code < sizeof(names) / sizeof(names[0]))
         return names[code];
     return "UNKNOWN";

@@ -79,7 +79,7 @@ typedef struct sender {
     pthread_t thread;
     shared_t *sh;
     unsigned no;
-    int rc; /* 0, or 1 when a call failed */
+    int rc;           /* 0, or 1 when a call failed */
     uint64_t *lat_ns; /* per call */
     size_t n_lat, cap_lat;
     uint64_t encode_ns;
@@ -88,11 +88,10 @@ typedef struct sender {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: bitdex-load --data DIR --target HOST:PORT [--index images] [--batch 1000]\n"
-            "                   [--streams 1] [--docs N] [--mode stream|apply]\n"
-            "                   [--stream-batches 10] [--token T] [--if-empty] [--wait-s 30]\n"
-            "                   [--quiet]\n");
+    fprintf(f, "usage: bitdex-load --data DIR --target HOST:PORT [--index images] [--batch 1000]\n"
+               "                   [--streams 1] [--docs N] [--mode stream|apply]\n"
+               "                   [--stream-batches 10] [--token T] [--if-empty] [--wait-s 30]\n"
+               "                   [--quiet]\n");
 }
 
 static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -109,43 +108,64 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 static int parse_options(int argc, char **argv, options_t *o)
 {
     static const struct option longopts[] = {
-        {"data", required_argument, 0, 'd'},  {"target", required_argument, 0, 't'},
-        {"index", required_argument, 0, 'i'}, {"batch", required_argument, 0, 'b'},
+        {"data", required_argument, 0, 'd'},    {"target", required_argument, 0, 't'},
+        {"index", required_argument, 0, 'i'},   {"batch", required_argument, 0, 'b'},
         {"streams", required_argument, 0, 's'}, {"docs", required_argument, 0, 'n'},
-        {"mode", required_argument, 0, 'm'},  {"stream-batches", required_argument, 0, 'k'},
-        {"token", required_argument, 0, 'T'}, {"if-empty", no_argument, 0, 'e'},
-        {"wait-s", required_argument, 0, 'w'}, {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
-    *o = (options_t){.index = "images", .batch = 1000, .streams = 1, .stream_batches = 10,
-                     .wait_s = 30, .token = getenv("BITDEX_ADMIN_TOKEN")};
+        {"mode", required_argument, 0, 'm'},    {"stream-batches", required_argument, 0, 'k'},
+        {"token", required_argument, 0, 'T'},   {"if-empty", no_argument, 0, 'e'},
+        {"wait-s", required_argument, 0, 'w'},  {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    *o = (options_t){.index = "images",
+                     .batch = 1000,
+                     .streams = 1,
+                     .stream_batches = 10,
+                     .wait_s = 30,
+                     .token = getenv("BITDEX_ADMIN_TOKEN")};
     int c;
     uint64_t v;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 'd': o->data = optarg; break;
-        case 't': o->target = optarg; break;
-        case 'i': o->index = optarg; break;
-        case 'T': o->token = optarg; break;
-        case 'e': o->if_empty = true; break;
-        case 'q': o->quiet = true; break;
+        case 'd':
+            o->data = optarg;
+            break;
+        case 't':
+            o->target = optarg;
+            break;
+        case 'i':
+            o->index = optarg;
+            break;
+        case 'T':
+            o->token = optarg;
+            break;
+        case 'e':
+            o->if_empty = true;
+            break;
+        case 'q':
+            o->quiet = true;
+            break;
         case 'b':
-            if (parse_uint(optarg, 1, 10000, &v)) goto bad;
+            if (parse_uint(optarg, 1, 10000, &v))
+                goto bad;
             o->batch = (unsigned)v;
             break;
         case 's':
-            if (parse_uint(optarg, 1, 256, &v)) goto bad;
+            if (parse_uint(optarg, 1, 256, &v))
+                goto bad;
             o->streams = (unsigned)v;
             break;
         case 'k':
-            if (parse_uint(optarg, 1, 1000000, &v)) goto bad;
+            if (parse_uint(optarg, 1, 1000000, &v))
+                goto bad;
             o->stream_batches = (unsigned)v;
             break;
         case 'n':
-            if (parse_uint(optarg, 1, UINT32_MAX, &v)) goto bad;
+            if (parse_uint(optarg, 1, UINT32_MAX, &v))
+                goto bad;
             o->docs = v;
             break;
         case 'w':
-            if (parse_uint(optarg, 0, 3600, &v)) goto bad;
+            if (parse_uint(optarg, 0, 3600, &v))
+                goto bad;
             o->wait_s = (unsigned)v;
             break;
         case 'm':
@@ -156,8 +176,12 @@ static int parse_options(int argc, char **argv, options_t *o)
             else
                 goto bad;
             break;
-        case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return -1;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
         }
     }
     if (!o->data || !o->target || optind != argc) {
@@ -328,8 +352,8 @@ static int send_loop(sender_t *s, gclient_channel_t *ch, gclient_queue_t *q, loa
             }
             uint64_t t1 = stats_now_ns();
             s->encode_ns += t1 - t0;
-            rc = gclient_unary(ch, q, "/bitdex.v1.Writer/Apply", sh->headers, sh->n_headers,
-                               wire, len, CALL_DEADLINE_MS, &resp, &s->status);
+            rc = gclient_unary(ch, q, "/bitdex.v1.Writer/Apply", sh->headers, sh->n_headers, wire,
+                               len, CALL_DEADLINE_MS, &resp, &s->status);
             if (rc != 0 || s->status.code != GCLIENT_STATUS_OK) {
                 rc = fail(s, "Apply", &s->status, rc);
                 break;
@@ -367,8 +391,9 @@ static int send_loop(sender_t *s, gclient_channel_t *ch, gclient_queue_t *q, loa
         Bitdex__V1__ApplyStreamResponse *r =
             bitdex__v1__apply_stream_response__unpack(NULL, resp.len, resp.data);
         if (r == NULL || r->op_count != ops) {
-            fprintf(stderr, "bitdex-load: stream %u: ApplyStream acknowledged %llu ops, sent %llu\n",
-                    s->no, r ? (unsigned long long)r->op_count : 0ull, (unsigned long long)ops);
+            fprintf(stderr,
+                    "bitdex-load: stream %u: ApplyStream acknowledged %llu ops, sent %llu\n", s->no,
+                    r ? (unsigned long long)r->op_count : 0ull, (unsigned long long)ops);
             if (r)
                 bitdex__v1__apply_stream_response__free_unpacked(r, NULL);
             atomic_store(&sh->stop, true);

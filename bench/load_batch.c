@@ -27,7 +27,9 @@ enum {
     F_TAGS = F_SINGLE,
     F_COUNT
 };
-enum { S_COUNT = 4 };
+enum {
+    S_COUNT = 4
+};
 
 /* Names as loader_schema() declares them. */
 static const char *const filter_names[F_COUNT] = {

@@ -119,8 +119,8 @@ static Bitdex__V1__Filter *set_of(arena_t *a, Bitdex__V1__Filter__ClauseCase c, 
     return f;
 }
 
-static Bitdex__V1__Filter *int_set(arena_t *a, Bitdex__V1__Filter__ClauseCase c,
-                                   const char *field, const shape_list_t *l)
+static Bitdex__V1__Filter *int_set(arena_t *a, Bitdex__V1__Filter__ClauseCase c, const char *field,
+                                   const shape_list_t *l)
 {
     size_t first = a->n_values;
     for (size_t i = 0; i < l->n; i++)
@@ -128,8 +128,8 @@ static Bitdex__V1__Filter *int_set(arena_t *a, Bitdex__V1__Filter__ClauseCase c,
     return set_of(a, c, field, first, a->n_values - first);
 }
 
-static Bitdex__V1__Filter *str_set(arena_t *a, Bitdex__V1__Filter__ClauseCase c,
-                                   const char *field, const shape_strings_t *l)
+static Bitdex__V1__Filter *str_set(arena_t *a, Bitdex__V1__Filter__ClauseCase c, const char *field,
+                                   const shape_strings_t *l)
 {
     size_t first = a->n_values;
     for (size_t i = 0; i < l->n; i++)
@@ -179,8 +179,8 @@ static Bitdex__V1__Filter *all_of(arena_t *a, Bitdex__V1__Filter *const *subs, s
     return f;
 }
 
-#define ALL_OF(a, ...)                                                                             \
-    all_of((a), (Bitdex__V1__Filter *const[]){__VA_ARGS__},                                        \
+#define ALL_OF(a, ...)                                      \
+    all_of((a), (Bitdex__V1__Filter *const[]){__VA_ARGS__}, \
            sizeof((Bitdex__V1__Filter *const[]){__VA_ARGS__}) / sizeof(Bitdex__V1__Filter *))
 
 static Bitdex__V1__Filter *build_filter(arena_t *a, const shape_args_t *s, shape_kind_t kind)
@@ -188,8 +188,9 @@ static Bitdex__V1__Filter *build_filter(arena_t *a, const shape_args_t *s, shape
     switch (kind) {
     case SHAPE_Q1:
     case SHAPE_Q4:
-        return ALL_OF(a, int_set(a, BITDEX__V1__FILTER__CLAUSE_NOT_IN, "nsfwLevel", &s->nsfw_not_in),
-                      negate(a, int_set(a, BITDEX__V1__FILTER__CLAUSE_IS_IN, "tagIds", &s->hidden)));
+        return ALL_OF(
+            a, int_set(a, BITDEX__V1__FILTER__CLAUSE_NOT_IN, "nsfwLevel", &s->nsfw_not_in),
+            negate(a, int_set(a, BITDEX__V1__FILTER__CLAUSE_IS_IN, "tagIds", &s->hidden)));
     case SHAPE_Q2:
         return ALL_OF(a, cmp(a, BITDEX__V1__FILTER__CLAUSE_EQ, "tagIds", int_value(a, s->tag)),
                       int_set(a, BITDEX__V1__FILTER__CLAUSE_IS_IN, "nsfwLevel", &s->nsfw_in));
@@ -199,11 +200,13 @@ static Bitdex__V1__Filter *build_filter(arena_t *a, const shape_args_t *s, shape
         return ALL_OF(a, int_set(a, BITDEX__V1__FILTER__CLAUSE_IS_IN, "tagIds", &s->tags),
                       int_set(a, BITDEX__V1__FILTER__CLAUSE_NOT_IN, "nsfwLevel", &s->nsfw_not_in));
     case SHAPE_Q6:
-        return ALL_OF(a, cmp(a, BITDEX__V1__FILTER__CLAUSE_EQ, "baseModel", str_value(a, s->base_model)),
-                      cmp(a, BITDEX__V1__FILTER__CLAUSE_EQ, "type", str_value(a, s->type)));
+        return ALL_OF(
+            a, cmp(a, BITDEX__V1__FILTER__CLAUSE_EQ, "baseModel", str_value(a, s->base_model)),
+            cmp(a, BITDEX__V1__FILTER__CLAUSE_EQ, "type", str_value(a, s->type)));
     case SHAPE_Q7:
-        return ALL_OF(a, cmp(a, BITDEX__V1__FILTER__CLAUSE_GTE, "sortAt", int_value(a, s->sort_at_gte)),
-                      cmp(a, BITDEX__V1__FILTER__CLAUSE_EQ, "nsfwLevel", int_value(a, s->nsfw)));
+        return ALL_OF(
+            a, cmp(a, BITDEX__V1__FILTER__CLAUSE_GTE, "sortAt", int_value(a, s->sort_at_gte)),
+            cmp(a, BITDEX__V1__FILTER__CLAUSE_EQ, "nsfwLevel", int_value(a, s->nsfw)));
     case SHAPE_Q8:
         return cmp(a, BITDEX__V1__FILTER__CLAUSE_EQ, "nsfwLevel", int_value(a, s->nsfw));
     case SHAPE_Q9:
