@@ -83,6 +83,7 @@ typedef struct sender {
     uint64_t *lat_ns; /* per call */
     size_t n_lat, cap_lat;
     uint64_t encode_ns;
+    uint64_t bytes; /* request bytes sent */
     gclient_status_t status;
 } sender_t;
 
@@ -352,6 +353,7 @@ static int send_loop(sender_t *s, gclient_channel_t *ch, gclient_queue_t *q, loa
             }
             uint64_t t1 = stats_now_ns();
             s->encode_ns += t1 - t0;
+            s->bytes += len;
             rc = gclient_unary(ch, q, "/bitdex.v1.Writer/Apply", sh->headers, sh->n_headers, wire,
                                len, CALL_DEADLINE_MS, &resp, &s->status);
             if (rc != 0 || s->status.code != GCLIENT_STATUS_OK) {
@@ -380,6 +382,7 @@ static int send_loop(sender_t *s, gclient_channel_t *ch, gclient_queue_t *q, loa
             }
             if (gclient_stream_send(st, wire, len) != 0)
                 break; /* the call is over; finish() says why */
+            s->bytes += len;
             ops += n;
             more = claim(sh, &first, &n);
         }
@@ -546,12 +549,13 @@ int main(int argc, char **argv)
     }
     watch_progress(&sh, t0, &windows, &n_windows);
     int failed = started < o.streams;
-    uint64_t encode_ns = 0;
+    uint64_t encode_ns = 0, bytes = 0;
     size_t n_lat = 0;
     for (unsigned i = 0; i < started; i++) {
         pthread_join(senders[i].thread, NULL);
         failed |= senders[i].rc;
         encode_ns += senders[i].encode_ns;
+        bytes += senders[i].bytes;
         n_lat += senders[i].n_lat;
     }
     uint64_t acked = atomic_load(&sh.acked_ops);
@@ -580,6 +584,8 @@ int main(int argc, char **argv)
     printf("  %s latency   p50 %.1f ms  p99 %.1f ms  max %.1f ms  (%zu calls)\n",
            o.apply_mode ? "Apply call" : "stream call", (double)ls.p50 * 1e-6,
            (double)ls.p99 * 1e-6, (double)ls.max * 1e-6, ls.n);
+    printf("  sent               %.1f MB of requests (%.0f B per op)\n", (double)bytes / 1e6,
+           acked ? (double)bytes / (double)acked : 0.0);
     printf("  client CPU         %.2f s (%.0f%% of one core; encoding %.2f s)\n", cpu,
            secs > 0 ? 100.0 * cpu / secs : 0.0, (double)encode_ns * 1e-9);
     printf("  settings           mode=%s streams=%u batch=%u stream-batches=%u docs=%llu "
