@@ -13,8 +13,8 @@
  * queries cycling through the lines, sent by --concurrency threads (closed loop: each thread
  * sends its next query when the previous one returns), query k to target k mod (number of
  * targets). Each thread has its own connection to each target. Reports per shape: p50 / p99 /
- * max latency (nearest rank; one unary call: serialization, round trip, server time and
- * response decoding) and queries per second (runs / wall time of the timed phase).
+ * max latency (nearest rank) of one unary call — request bytes packed beforehand, response bytes
+ * copied out but not decoded — and queries per second (runs / wall time of the timed phase).
  *
  * --check N first compares, for the first N lines of each shape, the ids in the response (and
  * the count for Qc) with the brute-force answer over DIR's CSVs (bench/naive.h), sequentially on
