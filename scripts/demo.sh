@@ -7,13 +7,17 @@
 #   reader 2 127.0.0.1:$((BITDEX_DEMO_PORT + 2))   (50053 by default)
 #
 # Data lives in .demo/data (kept between runs), logs in .demo/logs/. The build is an
-# optimized one in build-release/ (no tests).
+# optimized one in build-release/ (no tests). On first start (and after --fresh) a demo data set
+# of 100K Civitai-like documents is generated once into .demo/dataset (bitdex-datagen) and
+# loaded through the writer (bitdex-load: CreateIndex "images", Put batches over ApplyStream).
+# Python stubs for docs/examples/query.py go to .demo/py.
 #
 # Options:
 #   --no-deps     skip scripts/install-deps.sh (and installing buf into .tools/)
 #   --fresh       delete .demo/data first
 #   -h, --help    this text
-# Environment: BITDEX_DEMO_PORT (writer port; readers take the next two), BITDEX_LOG_LEVEL.
+# Environment: BITDEX_DEMO_PORT (writer port; readers take the next two), BITDEX_LOG_LEVEL,
+#              BITDEX_DEMO_DOCS (documents in the demo data set, default 100000).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,9 +60,13 @@ if [ $do_deps -eq 1 ]; then
 fi
 say "building ($BUILD, Release)"
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBITDEX_BUILD_TESTS=OFF >/dev/null
-cmake --build "$BUILD" -j"${BITDEX_JOBS:-2}" --target bitdex-writer bitdex-reader
+cmake --build "$BUILD" -j"${BITDEX_JOBS:-2}" --target bitdex-writer bitdex-reader \
+    bitdex-datagen bitdex-load
 WRITER=$ROOT/$BUILD/services/writer/bitdex-writer
 READER=$ROOT/$BUILD/services/reader/bitdex-reader
+DATAGEN=$ROOT/$BUILD/bench/bitdex-datagen
+LOADER=$ROOT/$BUILD/bench/bitdex-load
+DEMO_DOCS=${BITDEX_DEMO_DOCS:-100000}
 
 [ $fresh -eq 1 ] && rm -rf "$DEMO/data"
 mkdir -p "$DEMO/data" "$DEMO/logs"
@@ -190,40 +198,131 @@ health_wait "${PIDS[1]}" "$RPORT1" bitdex.v1.Query 60 || fail_start reader-1
 health_wait "${PIDS[2]}" "$RPORT2" bitdex.v1.Query 60 || fail_start reader-2
 
 # --- 4. demo data --------------------------------------------------------------------------
-# >>> DEMO DATA: load the demo data set here. <<<
-# A later change generates ~100K documents with the bench/ generator and sends them through the
-# writer (create the index from its schema, then Apply/Dump), then waits until both readers
-# report the same document count. Keep it idempotent: skip when .demo/data already holds the
-# index (unless --fresh).
+# The data set is generated once (cached by its arguments in .demo/dataset/.args) and loaded
+# only into an empty index: bitdex-load --if-empty leaves an index that holds documents alone,
+# so restarts keep .demo/data as it is (--fresh starts over). Then wait until both readers count
+# the documents (they follow the writer); readers that do not serve Count yet are reported, not
+# fatal.
+DATASET=$DEMO/dataset
+HOT_TAG=""
 load_demo_data() {
-    say "no demo data set yet (scripts/demo.sh: see 'DEMO DATA')"
+    local args="--docs $DEMO_DOCS --seed 1"
+    if [ ! -f "$DATASET/images.csv" ] || [ "$(cat "$DATASET/.args" 2>/dev/null)" != "$args" ]; then
+        say "generating the demo data set ($DEMO_DOCS documents) into .demo/dataset"
+        rm -rf "$DATASET"
+        # shellcheck disable=SC2086 # $args is a list of options
+        "$DATAGEN" $args --out "$DATASET" >"$DEMO/logs/datagen.log" 2>&1 ||
+            { tail -n 20 "$DEMO/logs/datagen.log" >&2; exit 1; }
+        echo "$args" >"$DATASET/.args"
+    fi
+    say "loading it through the writer (bitdex-load; skipped when the index already has documents)"
+    "$LOADER" --data "$DATASET" --target "127.0.0.1:$WPORT" --index images --if-empty --quiet \
+        >"$DEMO/logs/load.log" 2>&1 || {
+        echo "demo.sh: loading the demo data failed; last lines of .demo/logs/load.log:" >&2
+        tail -n 20 "$DEMO/logs/load.log" >&2
+        exit 1
+    }
+    grep -E 'holds|ops/s overall|not loading' "$DEMO/logs/load.log" | sed 's/^ */    /'
+    # A hot tag of the data set, for the tag-page examples.
+    HOT_TAG=$(grep -v '^#' "$DATASET/params/Q2hot.txt" 2>/dev/null | head -n1 | tr '\t' '\n' |
+        sed -n 's/^tag=//p' || true)
+    HOT_TAG=${HOT_TAG:-1}
+    say "waiting for the readers to serve the documents"
+    "$PY" - "$RPORT1" "$RPORT2" <<'PYEOF' || true
+import sys, time
+import grpc
+def encode(index):  # CountRequest{string index = 1}
+    b = index.encode()
+    return b"\x0a" + bytes([len(b)]) + b
+def decode(b):  # CountResponse{uint64 count = 1; ...}: the first varint of field 1
+    if not b or b[0] != 0x08:
+        return 0
+    n, shift = 0, 0
+    for c in b[1:]:
+        n |= (c & 0x7F) << shift
+        shift += 7
+        if c < 0x80:
+            break
+    return n
+deadline = time.monotonic() + 60
+for port in sys.argv[1:]:
+    ch = grpc.insecure_channel("127.0.0.1:" + port, options=[("grpc.enable_http_proxy", 0)])
+    count = ch.unary_unary("/bitdex.v1.Query/Count", request_serializer=encode,
+                           response_deserializer=decode)
+    last = None
+    while True:
+        try:
+            n = count("images", timeout=2)
+            if n == last and n > 0:
+                print("    reader 127.0.0.1:%s counts %d documents" % (port, n))
+                break
+            last = n
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.UNIMPLEMENTED:
+                print("    reader 127.0.0.1:%s does not serve Count yet (UNIMPLEMENTED)" % port)
+                break
+            last = e.code().name
+        if time.monotonic() > deadline:
+            print("    reader 127.0.0.1:%s: still %s after 60 s" % (port, last))
+            break
+        time.sleep(0.5)
+PYEOF
+    # Python stubs for docs/examples/query.py (Debian's grpc_tools; regenerated when a proto
+    # changes).
+    if [ ! -f "$DEMO/py/bitdex/v1/query_pb2_grpc.py" ] ||
+        [ -n "$(find proto/bitdex/v1 -name '*.proto' -newer "$DEMO/py/bitdex/v1/query_pb2_grpc.py")" ]; then
+        mkdir -p "$DEMO/py"
+        "$PY" -m grpc_tools.protoc -Iproto --python_out="$DEMO/py" --grpc_python_out="$DEMO/py" \
+            proto/bitdex/v1/*.proto 2>"$DEMO/logs/py-stubs.log" ||
+            echo "demo.sh: could not generate Python stubs (see .demo/logs/py-stubs.log)" >&2
+    fi
 }
 load_demo_data
 
 # --- 5. tell the user how to use it ----------------------------------------------------------
 BUF=$ROOT/.tools/buf
 [ -x "$BUF" ] || BUF="buf" # not installed (--no-deps): scripts/install-tools.sh puts it there
+R1=http://127.0.0.1:$RPORT1
 cat <<EOF
 
 bitdex is running:
   writer    127.0.0.1:$WPORT   (bitdex.v1.Writer)     log: .demo/logs/writer.log
   reader-1  127.0.0.1:$RPORT1   (bitdex.v1.Query)      log: .demo/logs/reader-1.log
   reader-2  127.0.0.1:$RPORT2   (bitdex.v1.Query)      log: .demo/logs/reader-2.log
+  index "images": the demo data set (.demo/dataset, $DEMO_DOCS documents; fields in docs/benchmarks.md)
 
-Query them with buf curl (scripts/install-tools.sh puts it in .tools/buf), in another terminal:
+Try it with buf curl (server reflection; no .proto files needed), in another terminal:
 
-  # list services and methods (server reflection)
-  $BUF curl --protocol grpc --http2-prior-knowledge --list-services http://127.0.0.1:$RPORT1
-  $BUF curl --protocol grpc --http2-prior-knowledge --list-methods http://127.0.0.1:$WPORT
-  # health, as the Kubernetes probes ask it
+  # list services and methods; health, as the Kubernetes probes ask it
+  $BUF curl --protocol grpc --http2-prior-knowledge --list-methods $R1
   $BUF curl --protocol grpc --http2-prior-knowledge -d '{"service":"bitdex.v1.Query"}' \\
-      http://127.0.0.1:$RPORT1/grpc.health.v1.Health/Check
-  $BUF curl --protocol grpc --http2-prior-knowledge -d '{"service":"bitdex.v1.Writer"}' \\
-      http://127.0.0.1:$WPORT/grpc.health.v1.Health/Check
-  # a query (bitdex.v1.SearchRequest as JSON)
-  $BUF curl --protocol grpc --http2-prior-knowledge -d '{"index":"images","limit":10}' \\
-      http://127.0.0.1:$RPORT1/bitdex.v1.Query/Search
+      $R1/grpc.health.v1.Health/Check
 
+  # the feed: nsfwLevel NotIn {16,32}, newest first, 5 hits (pass nextCursor as "cursor" for more)
+  $BUF curl --protocol grpc --http2-prior-knowledge $R1/bitdex.v1.Query/Search -d '{"index":"images",
+      "filter":{"notIn":{"field":"nsfwLevel","values":[{"intValue":"16"},{"intValue":"32"}]}},
+      "sort":{"field":"sortAt","direction":"SORT_DIRECTION_DESC"},"limit":5}'
+
+  # a tag page: tag $HOT_TAG AND nsfwLevel In {1,2}, most reactions first, with the exact total
+  $BUF curl --protocol grpc --http2-prior-knowledge $R1/bitdex.v1.Query/Search -d '{"index":"images",
+      "filter":{"allOf":{"filters":[{"eq":{"field":"tagIds","value":{"intValue":"$HOT_TAG"}}},
+        {"isIn":{"field":"nsfwLevel","values":[{"intValue":"1"},{"intValue":"2"}]}}]}},
+      "sort":{"field":"reactionCount","direction":"SORT_DIRECTION_DESC"},"limit":5,"includeTotal":true}'
+
+  # an exact count: videos not blocked (blockedFor IsNull), with the execution trace
+  $BUF curl --protocol grpc --http2-prior-knowledge $R1/bitdex.v1.Query/Count -d '{"index":"images",
+      "filter":{"allOf":{"filters":[{"eq":{"field":"type","value":{"stringValue":"video"}}},
+        {"isNull":{"field":"blockedFor"}}]}},"explain":true}'
+
+  # documents by id
+  $BUF curl --protocol grpc --http2-prior-knowledge $R1/bitdex.v1.Query/GetDocuments \\
+      -d '{"index":"images","ids":[1,2,3]}'
+
+The same from Python (Debian's grpcio; stubs generated into .demo/py):
+
+  PYTHONPATH=.demo/py /usr/bin/python3 docs/examples/query.py --target 127.0.0.1:$RPORT1 --tag $HOT_TAG
+
+Load more (or other) data through the writer: $BUILD/bench/bitdex-load --help
   tail -f .demo/logs/*.log       # follow the logs
 
 Press Ctrl-C to stop all three.
