@@ -349,7 +349,7 @@ def main():
             t = r.wait_serving()
             st = {"serving_s": round(t, 4), "index_opened_ms": r.opened_ms,
                   "gen_resident_before": before}
-            if i == a.starts - 1 and not a.pair:
+            if i == a.starts - 1:
                 st["mem_serving"] = memory(r.proc.pid)
                 hits, qt = r.search_all(qs)
                 st["queries"], st["hits"], st["query_s"] = len(qs), hits, round(qt, 4)
