@@ -358,7 +358,7 @@ int docstore_check(const schema_t *schema, const uint8_t *blob, size_t len, bdx_
 {
     const uint8_t *p = blob, *end = len > 0 ? blob + len : blob;
     size_t next = 0;
-    entry_t e;
+    entry_t e = {0};
     int rc;
 
     while (p < end) {

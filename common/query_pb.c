@@ -198,7 +198,7 @@ static int comparison(xlat_t *x, const char *name, query_op_t op,
                       const Bitdex__V1__FieldComparison *c, query_node_t **out)
 {
     char sfx[48];
-    field_ref_t f;
+    field_ref_t f = {0};
     query_value_t v;
     int rc;
 
@@ -225,7 +225,7 @@ static int set_clause(xlat_t *x, const char *name, query_op_t op, const Bitdex__
                       query_node_t **out)
 {
     char sfx[48];
-    field_ref_t f;
+    field_ref_t f = {0};
     query_value_t *vals = NULL;
     int rc;
 
@@ -255,7 +255,7 @@ static int set_clause(xlat_t *x, const char *name, query_op_t op, const Bitdex__
 
 static int between(xlat_t *x, const Bitdex__V1__FieldRange *r, query_node_t **out)
 {
-    field_ref_t f;
+    field_ref_t f = {0};
     query_value_t lo, hi;
     int rc;
 
@@ -278,7 +278,7 @@ static int null_test(xlat_t *x, const char *name, query_op_t op, const Bitdex__V
                      query_node_t **out)
 {
     char sfx[48];
-    field_ref_t f;
+    field_ref_t f = {0};
     int rc;
 
     if (r == NULL)

@@ -416,7 +416,7 @@ static void check_generation(reader_t *r, rindex_t *ri)
 
 static bool has_schema(const char *dir)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX + 16];
     struct stat st;
 
     snprintf(path, sizeof(path), "%s/%s", dir, SCHEMA_FILE_NAME);
