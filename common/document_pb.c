@@ -13,13 +13,23 @@
 /* Which fields a request asked for: schema indexes per kind, in request order. */
 typedef struct selection {
     int *filters, *sorts;
-    size_t nfilters, nsorts;
+    size_t *stored; /* as docstore_decode() takes them */
+    size_t nfilters, nsorts, nstored;
 } selection_t;
 
 static void selection_free(selection_t *s)
 {
     free(s->filters);
     free(s->sorts);
+    free(s->stored);
+}
+
+static bool has_stored(const size_t *v, size_t n, size_t x)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == x)
+            return true;
+    return false;
 }
 
 static bool has(const int *v, size_t n, int x)
@@ -35,17 +45,21 @@ static int select_fields(const schema_t *schema, const Bitdex__V1__GetDocumentsR
 {
     size_t nf = req->n_fields ? req->n_fields : schema->filter_count;
     size_t ns = req->n_fields ? req->n_fields : schema->sort_count;
+    size_t nd = req->n_fields ? req->n_fields : schema->stored_count;
 
     memset(sel, 0, sizeof(*sel));
     sel->filters = calloc(nf + 1, sizeof(int));
     sel->sorts = calloc(ns + 1, sizeof(int));
-    if (sel->filters == NULL || sel->sorts == NULL)
+    sel->stored = calloc(nd + 1, sizeof(size_t));
+    if (sel->filters == NULL || sel->sorts == NULL || sel->stored == NULL)
         return bdx_error_set(err, -ENOMEM, "out of memory");
     if (req->n_fields == 0) {
         for (size_t i = 0; i < schema->filter_count; i++)
             sel->filters[sel->nfilters++] = (int)i;
         for (size_t i = 0; i < schema->sort_count; i++)
             sel->sorts[sel->nsorts++] = (int)i;
+        for (size_t i = 0; i < schema->stored_count; i++)
+            sel->stored[sel->nstored++] = i;
         return 0;
     }
     for (size_t i = 0; i < req->n_fields; i++) {
@@ -60,10 +74,12 @@ static int select_fields(const schema_t *schema, const Bitdex__V1__GetDocumentsR
         } else if ((k = schema_sort_find(schema, name)) >= 0) {
             if (!has(sel->sorts, sel->nsorts, k))
                 sel->sorts[sel->nsorts++] = k;
-        } else if (schema_stored_find(schema, name) < 0 && strcmp(name, "id") != 0) {
+        } else if ((k = schema_stored_find(schema, name)) >= 0) {
+            if (!has_stored(sel->stored, sel->nstored, (size_t)k))
+                sel->stored[sel->nstored++] = (size_t)k;
+        } else if (strcmp(name, "id") != 0) {
             return bdx_error_set(err, BDX_EINVAL, "fields[%zu]: unknown field \"%s\"", i, name);
         }
-        /* TODO: stored fields, from the docstore (branch h-store) */
     }
     return 0;
 }
@@ -150,9 +166,30 @@ static int sort_field(const index_t *ix, uint32_t slot, int si, Bitdex__V1__Sort
     return sv->field ? 0 : -ENOMEM;
 }
 
-/* Fills doc (initialized, id set) with the selected fields it has. */
+/* Document.stored_fields: the selected stored fields its blob holds. 0, -ENOMEM or
+ * BDX_ECORRUPT (message set, naming the id). */
+static int stored_fields(const index_t *ix, const selection_t *sel, Bitdex__V1__Document *doc,
+                         bdx_error_t *err)
+{
+    size_t len;
+    const uint8_t *blob = index_stored(ix, doc->id, &len);
+    bdx_error_t e = {0};
+    int rc;
+
+    if (blob == NULL)
+        return 0;
+    rc = docstore_decode(index_schema(ix), blob, len, sel->stored, sel->nstored,
+                         &doc->stored_fields, &doc->n_stored_fields, &e);
+    if (rc == 0 || rc == -ENOMEM)
+        return rc;
+    /* the selection holds valid indexes, so any other error is the blob's */
+    return bdx_error_set(err, BDX_ECORRUPT, "id %u: %s", doc->id, bdx_error_message(&e));
+}
+
+/* Fills doc (initialized, id set) with the selected fields it has. 0, -ENOMEM or BDX_ECORRUPT
+ * (with its message in err). */
 static int fill_document(const index_t *ix, const selection_t *sel, docvalues_rec_t *rec,
-                         Bitdex__V1__Document *doc)
+                         Bitdex__V1__Document *doc, bdx_error_t *err)
 {
     int rc;
 
@@ -182,6 +219,8 @@ static int fill_document(const index_t *ix, const selection_t *sel, docvalues_re
                 return rc;
         }
     }
+    if (sel->nstored > 0)
+        return stored_fields(ix, sel, doc, err);
     return 0;
 }
 
@@ -230,7 +269,7 @@ int document_pb_get(const index_t *ix, const limits_t *limits,
         bitdex__v1__document__init(doc);
         doc->id = id;
         resp->documents[resp->n_documents++] = doc;
-        if ((rc = fill_document(ix, &sel, &rec, doc)) != 0)
+        if ((rc = fill_document(ix, &sel, &rec, doc, err)) != 0)
             goto out;
         rc = -ENOMEM;
     }

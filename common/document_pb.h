@@ -4,9 +4,10 @@
  *
  * A document is rebuilt from what the index keeps per document: filter fields from its
  * per-document value record (strings back through the field's dictionary), sort fields from the
- * dense column where the BSI existence bitmap has the slot (computed fields included). Fields
- * without a value (null, empty set, never set) are left out. Stored fields are accepted in the
- * field list but not returned yet: the document store lands with a later change (TODO).
+ * dense column where the BSI existence bitmap has the slot (computed fields included), stored
+ * fields from its docstore blob (index_stored(), decoded with docstore_decode()). Fields
+ * without a value (null, empty set, never set, a stored field the document lacks) are left
+ * out. Within each kind, fields come in request order (schema order when all are asked).
  *
  * Messages returned are allocated piece by piece with malloc: the caller frees them with
  * protobuf_c_message_free_unpacked(&msg->base, NULL).
@@ -29,8 +30,9 @@
  * (1 to limits->max_get_documents), repeated ids answered once, live documents in order of
  * first request, the others in missing_ids; `fields` names fields of any kind (empty: all; `id`
  * is accepted and changes nothing since every Document carries its id; repeated names count
- * once). On success *out is the response (see ownership above). Returns 0, -ENOMEM, or
- * BDX_EINVAL / BDX_ELIMIT naming `ids` or `fields[i]`.
+ * once). On success *out is the response (see ownership above). Returns 0, -ENOMEM,
+ * BDX_EINVAL / BDX_ELIMIT naming `ids` or `fields[i]`, or BDX_ECORRUPT when a document's stored
+ * blob fails its checks ("id <n>: stored blob: ..."); *out is NULL on error.
  */
 int document_pb_get(const index_t *ix, const limits_t *limits,
                     const Bitdex__V1__GetDocumentsRequest *req, uint64_t lsn,

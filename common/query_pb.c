@@ -453,10 +453,10 @@ static int translate_sort(const Bitdex__V1__Sort *sort, const schema_t *schema, 
 }
 
 /* SearchRequest.fields: stored fields, no duplicates. */
-static int stored_fields(const schema_t *schema, char *const *names, size_t n, int **out,
+static int stored_fields(const schema_t *schema, char *const *names, size_t n, size_t **out,
                          size_t *nout, bdx_error_t *err)
 {
-    int *idx;
+    size_t *idx;
 
     *out = NULL;
     *nout = 0;
@@ -466,18 +466,18 @@ static int stored_fields(const schema_t *schema, char *const *names, size_t n, i
         return bdx_error_set(err, -ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         const char *kind;
-        int rc = 0;
+        int k = schema_stored_find(schema, names[i]), rc = 0;
 
-        idx[i] = schema_stored_find(schema, names[i]);
         if (names[i][0] == '\0')
             rc = bdx_error_set(err, BDX_EINVAL, "fields[%zu]: empty field name", i);
-        else if (idx[i] < 0 && (kind = kind_of(schema, names[i])) != NULL)
+        else if (k < 0 && (kind = kind_of(schema, names[i])) != NULL)
             rc = bdx_error_set(err, BDX_EINVAL,
                                "fields[%zu]: \"%s\" is %s; only stored fields can be requested", i,
                                names[i], kind);
-        else if (idx[i] < 0)
+        else if (k < 0)
             rc = bdx_error_set(err, BDX_EINVAL, "fields[%zu]: unknown stored field \"%s\"", i,
                                names[i]);
+        idx[i] = (size_t)k;
         for (size_t j = 0; rc == 0 && j < i; j++)
             if (idx[j] == idx[i])
                 rc = bdx_error_set(err, BDX_EINVAL, "fields[%zu]: \"%s\" repeats fields[%zu]", i,
@@ -493,7 +493,7 @@ static int stored_fields(const schema_t *schema, char *const *names, size_t n, i
 }
 
 int query_pb_search(const Bitdex__V1__SearchRequest *req, const schema_t *schema,
-                    const limits_t *limits, query_t **out, int **fields, size_t *nfields,
+                    const limits_t *limits, query_t **out, size_t **fields, size_t *nfields,
                     bdx_error_t *err)
 {
     query_node_t *filter = NULL;
@@ -642,48 +642,75 @@ oom:
     return -ENOMEM;
 }
 
+/* Hit.fields of slot `h->id`: the requested stored fields its blob holds. 0, -ENOMEM or
+ * BDX_ECORRUPT (message set, naming the id). */
+static int hit_fields(const index_t *ix, const size_t *fields, size_t nfields, Bitdex__V1__Hit *h,
+                      bdx_error_t *err)
+{
+    size_t len;
+    const uint8_t *blob = index_stored(ix, h->id, &len);
+    bdx_error_t e = {0};
+    int rc;
+
+    if (blob == NULL)
+        return 0;
+    rc =
+        docstore_decode(index_schema(ix), blob, len, fields, nfields, &h->fields, &h->n_fields, &e);
+    if (rc == -ENOMEM || rc == 0)
+        return rc;
+    /* the request's indexes were checked, so any other error is the blob's */
+    return bdx_error_set(err, BDX_ECORRUPT, "id %u: %s", h->id, bdx_error_message(&e));
+}
+
 int query_pb_search_response(const index_t *ix, const query_t *q, const search_result_t *r,
-                             uint64_t lsn, Bitdex__V1__SearchResponse **out)
+                             const size_t *fields, size_t nfields, uint64_t lsn,
+                             Bitdex__V1__SearchResponse **out, bdx_error_t *err)
 {
     Bitdex__V1__SearchResponse *resp = malloc(sizeof(*resp));
     bool by_value = q->sort_field != NULL && strcmp(q->sort_field, QUERY_FIELD_ID) != 0;
+    int rc = -ENOMEM;
 
-    (void)ix; /* TODO: stored fields of each hit (SearchRequest.fields) from the docstore */
     *out = NULL;
     if (resp == NULL)
-        return -ENOMEM;
+        goto fail;
     bitdex__v1__search_response__init(resp);
     resp->snapshot_lsn = lsn;
     if (r->count > 0 && (resp->hits = calloc(r->count, sizeof(*resp->hits))) == NULL)
-        goto oom;
+        goto fail;
     for (size_t i = 0; i < r->count; i++) {
         Bitdex__V1__Hit *h = malloc(sizeof(*h));
         if (h == NULL)
-            goto oom;
+            goto fail;
         bitdex__v1__hit__init(h);
         resp->hits[resp->n_hits++] = h;
         h->id = r->slots[i];
         h->sort_value = by_value ? r->values[i] : r->slots[i];
+        if (nfields > 0 && (rc = hit_fields(ix, fields, nfields, h, err)) != 0)
+            goto fail;
+        rc = -ENOMEM;
     }
     if (r->cursor_len > 0) {
         if ((resp->next_cursor.data = malloc(r->cursor_len)) == NULL)
-            goto oom;
+            goto fail;
         memcpy(resp->next_cursor.data, r->cursor, r->cursor_len);
         resp->next_cursor.len = r->cursor_len;
     }
     if (r->has_total) {
         if ((resp->total = malloc(sizeof(*resp->total))) == NULL)
-            goto oom;
+            goto fail;
         bitdex__v1__total_count__init(resp->total);
         resp->total->value = r->total;
     }
     if (r->explain != NULL && query_pb_explain(r->explain, &resp->explain) != 0)
-        goto oom;
+        goto fail;
     *out = resp;
     return 0;
-oom:
-    protobuf_c_message_free_unpacked(&resp->base, NULL);
-    return -ENOMEM;
+fail:
+    if (rc == -ENOMEM)
+        bdx_error_set(err, rc, "out of memory");
+    if (resp != NULL)
+        protobuf_c_message_free_unpacked(&resp->base, NULL);
+    return rc;
 }
 
 int query_pb_count_response(uint64_t count, const explain_t *explain, uint64_t lsn,

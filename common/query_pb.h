@@ -59,12 +59,14 @@ int query_pb_filter(const Bitdex__V1__Filter *f, const char *path, const schema_
  * caller found the index by it). On success *out is a query (caller frees with query_free())
  * whose filter, sort (field, or QUERY_FIELD_ID for a sort on `id`), limit, cursor bytes (checked
  * later, by search_run()) and flags (include_total, explain) are set, and *fields / *nfields are
- * the schema indexes of the requested stored fields in request order (caller frees *fields with
- * free(); NULL when none). Returns 0, -ENOMEM or BDX_EINVAL / BDX_ELIMIT naming
- * `filter...`, `sort.field`, `sort.direction`, `limit` or `fields[i]`.
+ * the schema stored-field indexes of SearchRequest.fields in request order, as
+ * query_pb_search_response() and docstore_decode() take them (caller frees *fields with free();
+ * NULL when none); empty, unknown and repeated names and names of filter or sort fields are
+ * rejected. Returns 0, -ENOMEM or BDX_EINVAL / BDX_ELIMIT naming `filter...`, `sort.field`,
+ * `sort.direction`, `limit` or `fields[i]`.
  */
 int query_pb_search(const Bitdex__V1__SearchRequest *req, const schema_t *schema,
-                    const limits_t *limits, query_t **out, int **fields, size_t *nfields,
+                    const limits_t *limits, query_t **out, size_t **fields, size_t *nfields,
                     bdx_error_t *err);
 
 /* Translates a CountRequest (filter and explain) like query_pb_search(). */
@@ -80,12 +82,16 @@ void query_pb_engine_error(bdx_error_t *err);
 /*
  * Builds the SearchResponse of result `r` of query `q` on `ix` at snapshot `lsn`: hits (id,
  * sort_value: the sort field's value as the engine ordered by it, or the id itself without a
- * sort or with a sort on `id`), next_cursor, total when the query asked for it, explain when
- * the result has a trace. Stored fields per hit are not filled yet (no document store).
- * Caller frees *out with protobuf_c_message_free_unpacked(). Returns 0 or -ENOMEM.
+ * sort or with a sort on `id`; Hit.fields: the stored fields `fields[0..nfields)` (schema
+ * stored-field indexes, from query_pb_search()) the document holds, in that order, decoded from
+ * its docstore blob), next_cursor, total when the query asked for it, explain when the result
+ * has a trace. Caller frees *out with protobuf_c_message_free_unpacked(). Returns 0, -ENOMEM,
+ * or BDX_ECORRUPT (a stored blob failed its checks: "id <slot>: stored blob: ..."); *out is
+ * NULL on error.
  */
 int query_pb_search_response(const index_t *ix, const query_t *q, const search_result_t *r,
-                             uint64_t lsn, Bitdex__V1__SearchResponse **out);
+                             const size_t *fields, size_t nfields, uint64_t lsn,
+                             Bitdex__V1__SearchResponse **out, bdx_error_t *err);
 
 /* Builds a CountResponse (explain: may be NULL). Same ownership. 0 or -ENOMEM. */
 int query_pb_count_response(uint64_t count, const explain_t *explain, uint64_t lsn,

@@ -436,8 +436,8 @@ typedef struct header {
     char magic[8];
     uint32_t version;
     uint32_t page_slots;
-    uint64_t npages;    /* directory entries */
-    uint64_t nstored;   /* page tables */
+    uint64_t npages;    /* one past the last page holding a value */
+    uint64_t nstored;   /* page tables (= directory entries in version 2) */
     uint64_t count;     /* slots with a value */
     uint64_t data_size; /* bytes of values */
     uint64_t reserved[2];
@@ -457,10 +457,15 @@ static void image_shape(const slotstore_t *s, size_t *npages, size_t *nstored)
             }
 }
 
-static size_t image_layout(size_t npages, size_t nstored, uint64_t data_size, size_t *pages_off,
-                           size_t *data_off)
+/* Version 1 has a dense directory (npages entries, highest-slot sized); version 2, written
+ * since, lists the nstored page numbers, so an image follows the pages holding values. */
+#define IMAGE_VERSION_DENSE 1
+
+static size_t image_layout(uint32_t version, size_t npages, size_t nstored, uint64_t data_size,
+                           size_t *pages_off, size_t *data_off)
 {
-    *pages_off = align32(HEADER_SIZE + npages * sizeof(uint32_t));
+    size_t dir = version == IMAGE_VERSION_DENSE ? npages : nstored;
+    *pages_off = align32(HEADER_SIZE + dir * sizeof(uint32_t));
     *data_off = *pages_off + nstored * PAGE_SLOTS * sizeof(uint64_t);
     return *data_off + align32((size_t)data_size);
 }
@@ -470,7 +475,7 @@ size_t slotstore_image_size(const slotstore_t *s)
     size_t npages, nstored, po, d;
 
     image_shape(s, &npages, &nstored);
-    return image_layout(npages, nstored, s->live_bytes, &po, &d);
+    return image_layout(SLOTSTORE_IMAGE_VERSION, npages, nstored, s->live_bytes, &po, &d);
 }
 
 void slotstore_image_write(const slotstore_t *s, void *buf)
@@ -483,7 +488,8 @@ void slotstore_image_write(const slotstore_t *s, void *buf)
     uint32_t next = 0;
 
     image_shape(s, &npages, &nstored);
-    total = image_layout(npages, nstored, s->live_bytes, &pages_off, &data_off);
+    total = image_layout(SLOTSTORE_IMAGE_VERSION, npages, nstored, s->live_bytes, &pages_off,
+                         &data_off);
     memset(&h, 0, sizeof(h));
     memcpy(h.magic, IMAGE_MAGIC, sizeof(h.magic));
     h.version = SLOTSTORE_IMAGE_VERSION;
@@ -494,16 +500,17 @@ void slotstore_image_write(const slotstore_t *s, void *buf)
     h.data_size = s->live_bytes;
     memcpy(out, &h, sizeof(h));
     dir = (uint32_t *)(out + HEADER_SIZE);
-    memset(out + HEADER_SIZE + npages * sizeof(*dir), 0,
-           pages_off - HEADER_SIZE - npages * sizeof(*dir));
+    memset(out + HEADER_SIZE + nstored * sizeof(*dir), 0,
+           pages_off - HEADER_SIZE - nstored * sizeof(*dir));
     tbl = (uint64_t *)(out + pages_off);
     for (size_t i = 0; i < npages; i++) {
         const page_t *p = page_get(s, i);
         if (p == NULL || p->live == 0) {
-            dir[i] = DIR_EMPTY;
+            if ((i & (CHUNK_PAGES - 1)) == 0 && s->chunks[i >> CHUNK_SHIFT] == NULL)
+                i |= CHUNK_PAGES - 1; /* a chunk with no page */
             continue;
         }
-        dir[i] = next;
+        dir[next] = (uint32_t)i;
         for (uint32_t j = 0; j < PAGE_SLOTS; j++) {
             uint64_t loc = page_loc(p, j);
             size_t len = loc_len(loc);
@@ -542,9 +549,10 @@ int slotstore_image_open(const void *buf, size_t size, slotstore_t **out, bdx_er
     memcpy(&h, in, sizeof(h));
     if (memcmp(h.magic, IMAGE_MAGIC, sizeof(h.magic)) != 0)
         return bdx_error_set(err, BDX_ECORRUPT, "slotstore image: bad magic");
-    if (h.version != SLOTSTORE_IMAGE_VERSION)
-        return bdx_error_set(err, BDX_EVERSION, "slotstore image: version %u (this build reads %d)",
-                             h.version, SLOTSTORE_IMAGE_VERSION);
+    if (h.version != SLOTSTORE_IMAGE_VERSION && h.version != IMAGE_VERSION_DENSE)
+        return bdx_error_set(err, BDX_EVERSION,
+                             "slotstore image: version %u (this build reads %d and %d)", h.version,
+                             IMAGE_VERSION_DENSE, SLOTSTORE_IMAGE_VERSION);
     if (h.page_slots != PAGE_SLOTS)
         return bdx_error_set(err, BDX_ECORRUPT, "slotstore image: page_slots %u (expected %u)",
                              h.page_slots, PAGE_SLOTS);
@@ -558,19 +566,34 @@ int slotstore_image_open(const void *buf, size_t size, slotstore_t **out, bdx_er
         return bdx_error_set(err, BDX_ECORRUPT,
                              "slotstore image: data_size %llu beyond the %zu-byte image",
                              (unsigned long long)h.data_size, size);
-    total = image_layout(h.npages, h.nstored, h.data_size, &pages_off, &data_off);
+    total = image_layout(h.version, h.npages, h.nstored, h.data_size, &pages_off, &data_off);
     if (total != size)
         return bdx_error_set(err, BDX_ECORRUPT,
                              "slotstore image: %zu bytes, the header describes %zu", size, total);
     dir = (const uint32_t *)(in + HEADER_SIZE);
-    for (uint64_t i = 0; i < h.npages; i++) {
-        if (dir[i] == DIR_EMPTY)
-            continue;
-        if (dir[i] != next)
+    if (h.version == IMAGE_VERSION_DENSE) {
+        for (uint64_t i = 0; i < h.npages; i++) {
+            if (dir[i] == DIR_EMPTY)
+                continue;
+            if (dir[i] != next)
+                return bdx_error_set(err, BDX_ECORRUPT,
+                                     "slotstore image: page %llu names table %u (expected %llu)",
+                                     (unsigned long long)i, dir[i], (unsigned long long)next);
+            next++;
+        }
+    } else {
+        for (; next < h.nstored; next++)
+            if (dir[next] >= h.npages || (next > 0 && dir[next] <= dir[next - 1]))
+                return bdx_error_set(err, BDX_ECORRUPT,
+                                     "slotstore image: table %llu names page %u (not ascending "
+                                     "below %llu pages)",
+                                     (unsigned long long)next, dir[next],
+                                     (unsigned long long)h.npages);
+        if (h.nstored > 0 ? dir[h.nstored - 1] != h.npages - 1 : h.npages != 0)
             return bdx_error_set(err, BDX_ECORRUPT,
-                                 "slotstore image: page %llu names table %u (expected %llu)",
-                                 (unsigned long long)i, dir[i], (unsigned long long)next);
-        next++;
+                                 "slotstore image: %llu pages, but the last table is of page %lld",
+                                 (unsigned long long)h.npages,
+                                 h.nstored > 0 ? (long long)dir[h.nstored - 1] : -1LL);
     }
     if (next != h.nstored)
         return bdx_error_set(err, BDX_ECORRUPT,
@@ -579,15 +602,18 @@ int slotstore_image_open(const void *buf, size_t size, slotstore_t **out, bdx_er
     if ((rc = slotstore_new(&s)) != 0)
         goto fail;
     tbl = (const uint64_t *)(in + pages_off);
-    for (uint64_t i = 0; i < h.npages; i++) {
+    /* dense: i walks pages, dir[i] names the table; sparse: i walks tables, dir[i] the page */
+    for (uint64_t i = 0; i < (h.version == IMAGE_VERSION_DENSE ? h.npages : h.nstored); i++) {
+        bool dense = h.version == IMAGE_VERSION_DENSE;
+        uint64_t pg = dense ? i : dir[i];
         page_t *p;
-        if (dir[i] == DIR_EMPTY)
+        if (dense && dir[i] == DIR_EMPTY)
             continue;
-        if ((p = page_make(s, i)) == NULL) {
+        if ((p = page_make(s, pg)) == NULL) {
             rc = -ENOMEM;
             goto fail;
         }
-        p->base = tbl + (uint64_t)dir[i] * PAGE_SLOTS;
+        p->base = tbl + (dense ? (uint64_t)dir[i] : i) * PAGE_SLOTS;
         for (uint32_t j = 0; j < PAGE_SLOTS; j++) {
             uint64_t loc = p->base[j];
             if (loc == 0)
@@ -597,7 +623,7 @@ int slotstore_image_open(const void *buf, size_t size, slotstore_t **out, bdx_er
                 rc = bdx_error_set(err, BDX_ECORRUPT,
                                    "slotstore image: slot %llu: value (offset %llu, length %zu) "
                                    "outside the %llu-byte data section",
-                                   (unsigned long long)(i * PAGE_SLOTS + j),
+                                   (unsigned long long)(pg * PAGE_SLOTS + j),
                                    (unsigned long long)loc_off(loc), loc_len(loc),
                                    (unsigned long long)h.data_size);
                 goto fail;
@@ -607,7 +633,7 @@ int slotstore_image_open(const void *buf, size_t size, slotstore_t **out, bdx_er
         }
         if (p->live == 0) {
             rc = bdx_error_set(err, BDX_ECORRUPT, "slotstore image: page %llu has no value",
-                               (unsigned long long)i);
+                               (unsigned long long)pg);
             goto fail;
         }
         count += p->live;

@@ -33,7 +33,7 @@
 #define SLOTSTORE_PAGE_SLOTS 4096u             /* slots per page of the slot table */
 #define SLOTSTORE_VALUE_MAX ((size_t)16 << 20) /* largest value: 16 MiB */
 #define SLOTSTORE_IMAGE_ALIGN 32               /* image buffers are aligned to this */
-#define SLOTSTORE_IMAGE_VERSION 1
+#define SLOTSTORE_IMAGE_VERSION 2              /* written; 1 (dense directory) is still read */
 
 typedef struct slotstore slotstore_t;
 

@@ -82,8 +82,7 @@ static void do_search(const query_source_t *src, rpc_call_t *call, const Protobu
     query_limits_t ql;
     bdx_error_t err = {0};
     query_t *q = NULL;
-    int *fields = NULL;
-    size_t nfields = 0;
+    size_t *fields = NULL, nfields = 0;
     int rc;
 
     if ((rc = acquire(src, req->index, req->min_lsn, &snap, &err)) != 0) {
@@ -97,9 +96,8 @@ static void do_search(const query_source_t *src, rpc_call_t *call, const Protobu
         query_pb_engine_error(&err);
     if (rc == 0)
         rc = check_deadline(call, &err);
-    /* TODO: stored `fields` per hit once the docstore exists (branch h-store) */
     if (rc == 0)
-        rc = query_pb_search_response(snap.ix, q, res, snap.lsn, &resp);
+        rc = query_pb_search_response(snap.ix, q, res, fields, nfields, snap.lsn, &resp, &err);
     src->release(src->ctx, &snap);
     if (rc == 0)
         rpc_call_reply(call, &resp->base);

@@ -172,18 +172,47 @@ static void check(const column_t *c, const model_t *m, unsigned bits, const char
     cr_assert_eq(column_get(c, UINT32_MAX), 0);
 }
 
+static size_t align32(size_t n)
+{
+    return (n + 31) / 32 * 32;
+}
+
+/* The image size of c from its values (docs/format/images.md, version 2): the header, the page
+ * numbers of the pages holding a non-zero value, those pages (the column's last one short). */
+static size_t expected_image_size(const column_t *c, size_t *last_bytes)
+{
+    uint64_t len = column_length(c);
+    size_t held = 0, w = width_of(column_bits(c));
+
+    *last_bytes = 0;
+    for (uint64_t p = 0; p * COLUMN_PAGE_SLOTS < len; p++) {
+        uint64_t end = (p + 1) * COLUMN_PAGE_SLOTS < len ? (p + 1) * COLUMN_PAGE_SLOTS : len;
+        bool nonzero = false;
+        for (uint64_t s = p * COLUMN_PAGE_SLOTS; s < end && !nonzero; s++)
+            nonzero = column_get(c, (uint32_t)s) != 0;
+        if (nonzero) {
+            held++;
+            *last_bytes = (size_t)(end - p * COLUMN_PAGE_SLOTS) * w;
+        }
+    }
+    return 32 + align32(4 * held) +
+           (held == 0 ? 0 : (held - 1) * COLUMN_PAGE_SLOTS * w + align32(*last_bytes));
+}
+
 /* Writes c's image into a sealed (read-only) buffer. */
 static void image_of(const column_t *c, image_buf_t *b)
 {
-    size_t size = column_image_size(c);
+    size_t last, size = column_image_size(c);
 
     cr_assert_eq(size % 32, 0);
-    cr_assert_eq(size, 32 + (column_length(c) * width_of(column_bits(c)) + 31) / 32 * 32);
+    cr_assert_eq(size, expected_image_size(c, &last));
     image_buf_init(b, size);
     memset(b->data, 0xAB, size); /* every byte must be written */
     column_image_write(c, b->data);
-    for (size_t i = 32 + column_length(c) * width_of(column_bits(c)); i < size; i++)
+    for (size_t i = size - align32(last) + last; i < size; i++)
         cr_assert_eq(((unsigned char *)b->data)[i], 0, "padding byte %zu", i);
+    for (size_t i = 28; i < 32; i++)
+        cr_assert_eq(((unsigned char *)b->data)[i], 0, "reserved byte %zu", i);
     image_buf_seal(b);
 }
 
@@ -237,9 +266,13 @@ Test(column, image_roundtrip_and_copy_on_write)
             cr_assert_eq(column_image_open(b.data, b.size, &o, &err), 0, "%s", err.msg);
             check(o, &m, bits[i], "opened");
             owned_before = column_memory(o);
-            /* Opening owns no page: only the struct and the page table. */
-            cr_assert_leq(owned_before, sizeof(column_t) + 9 * (m.length / COLUMN_PAGE_SLOTS + 9),
-                          SEEDFMT, SEEDARG);
+            /* Opening owns no page: only the struct and the page table (root and chunks). */
+            cr_assert_leq(
+                owned_before,
+                sizeof(column_t) + 8 * sizeof(void *) +
+                    sizeof(column_chunk_t) *
+                        (m.length / ((uint64_t)COLUMN_PAGE_SLOTS * COLUMN_CHUNK_PAGES) + 1),
+                SEEDFMT, SEEDARG);
             /* Writes inside the image, in the image's last (partial) page, and past its end. */
             random_writes(o, &m, bits[i], 500, m.length + 1);
             random_writes(o, &m, bits[i], 200, m.length + 3 * COLUMN_PAGE_SLOTS + 7);
@@ -332,7 +365,8 @@ Test(column, sparse_growth_borrows_zero_pages)
     cr_assert_eq(column_new(64, &c), 0);
     cr_assert_eq(column_set(c, 3, 1), 0);
     cr_assert_eq(column_set(c, 4000000000u, 2), 0);
-    cr_assert_lt(column_memory(c), 16 * 1024 * 1024);
+    /* two pages, two chunks and the chunk root: not a page table for 2^32 slots */
+    cr_assert_lt(column_memory(c), 128 * 1024, "%zu", column_memory(c));
     cr_assert_eq(column_get(c, 3), 1);
     cr_assert_eq(column_get(c, 4000000000u), 2);
     cr_assert_eq(column_get(c, 2000000000u), 0);
@@ -343,6 +377,40 @@ Test(column, sparse_growth_borrows_zero_pages)
     cr_assert_eq(column_set(c, UINT32_MAX, 6), 0);
     cr_assert_eq(column_length(c), (uint64_t)UINT32_MAX + 1);
     cr_assert_eq(column_get(c, UINT32_MAX), 6);
+    cr_assert_lt(column_memory(c), 256 * 1024, "%zu", column_memory(c));
+
+    /* its image holds the four written pages, and opens to the same values */
+    image_buf_t b;
+    column_t *o;
+    bdx_error_t err;
+    /* pages 0, 488281, 976562 and 1048575 (image_of() would scan 2^32 slots) */
+    cr_assert_eq(column_image_size(c), 32 + 32 + 4 * COLUMN_PAGE_SLOTS * 8);
+    image_buf_init(&b, column_image_size(c));
+    column_image_write(c, b.data);
+    {
+        uint32_t held, pages[4];
+        memcpy(&held, (char *)b.data + 24, 4);
+        memcpy(pages, (char *)b.data + 32, sizeof(pages));
+        cr_assert_eq(held, 4);
+        cr_assert_eq(pages[0], 0);
+        cr_assert_eq(pages[1], 2000000000u / COLUMN_PAGE_SLOTS);
+        cr_assert_eq(pages[2], 4000000000u / COLUMN_PAGE_SLOTS);
+        cr_assert_eq(pages[3], UINT32_MAX / COLUMN_PAGE_SLOTS);
+    }
+    image_buf_seal(&b);
+    cr_assert_eq(column_image_open(b.data, b.size, &o, &err), 0, "%s", err.msg);
+    cr_assert_lt(column_memory(o), 64 * 1024);
+    cr_assert_eq(column_length(o), (uint64_t)UINT32_MAX + 1);
+    static const uint32_t probe[] = {
+        0, 3, 4, 4000000000u, 1999999999, 2000000000u, 2000000001u, UINT32_MAX - 1, UINT32_MAX};
+    for (size_t i = 0; i < sizeof(probe) / sizeof(*probe); i++)
+        cr_assert_eq(column_get(o, probe[i]), column_get(c, probe[i]), "slot %u", probe[i]);
+    cr_assert_eq(column_set(o, 3000000000u, 8), 0);
+    cr_assert_eq(column_get(o, 3000000000u), 8);
+    column_shrink(o);
+    cr_assert_eq(column_get(o, UINT32_MAX), 6);
+    column_free(o);
+    image_buf_free(&b);
     column_free(c);
 }
 
@@ -387,8 +455,9 @@ Test(column, corrupt_images)
     cr_assert_eq(open_rc(&b, b.size + 64), 0, "a larger section is fine");
     cr_assert_eq(open_rc(&b, 0), BDX_ECORRUPT);
     cr_assert_eq(open_rc(&b, 31), BDX_ECORRUPT, "truncated header");
-    cr_assert_eq(open_rc(&b, 32 + 79), BDX_ECORRUPT, "truncated values");
-    cr_assert_eq(open_rc(&b, 32 + 80), 0, "exactly the values");
+    cr_assert_eq(open_rc(&b, 32 + 32 + 79), BDX_ECORRUPT, "truncated values");
+    cr_assert_eq(open_rc(&b, 32 + 32 + 80), 0, "exactly the values");
+    cr_assert_eq(open_rc(&b, 32 + 31), BDX_ECORRUPT, "truncated page numbers");
     {
         column_t *o;
         cr_assert_eq(column_image_open(p + 8, b.size - 8, &o, NULL), BDX_EINVAL, "misaligned");
@@ -397,14 +466,30 @@ Test(column, corrupt_images)
     cr_assert_eq(open_rc(&b, b.size), BDX_ECORRUPT, "magic");
     p[0] ^= 1;
     memcpy(&ver, p + 8, 4);
-    ver = 2;
+    cr_assert_eq(ver, 2);
+    ver = 3;
     memcpy(p + 8, &ver, 4);
     cr_assert_eq(open_rc(&b, b.size), BDX_EVERSION);
     ver = 0;
     memcpy(p + 8, &ver, 4);
     cr_assert_eq(open_rc(&b, b.size), BDX_EVERSION);
-    ver = 1;
+    ver = 2;
     memcpy(p + 8, &ver, 4);
+    {
+        uint32_t held, page;
+        memcpy(&held, p + 24, 4);
+        cr_assert_eq(held, 1);
+        held = 2; /* more pages than the length has */
+        memcpy(p + 24, &held, 4);
+        cr_assert_eq(open_rc(&b, b.size), BDX_ECORRUPT, "page count");
+        held = 1;
+        memcpy(p + 24, &held, 4);
+        page = 1; /* beyond the length's one page */
+        memcpy(p + 32, &page, 4);
+        cr_assert_eq(open_rc(&b, b.size), BDX_ECORRUPT, "page number");
+        page = 0;
+        memcpy(p + 32, &page, 4);
+    }
     p[12] = 0;
     cr_assert_eq(open_rc(&b, b.size), BDX_ECORRUPT, "bits 0");
     p[12] = 65;
@@ -415,8 +500,9 @@ Test(column, corrupt_images)
     p[13] = 2;
     memcpy(&len, p + 16, 8);
     cr_assert_eq(len, 40);
-    for (uint64_t bad = 41; bad < 41 + 64; bad++) {
-        uint64_t x = bad == 41 + 63 ? UINT64_MAX : bad == 41 + 62 ? (1ull << 32) + 1 : bad * 97;
+    /* lengths 41..48 still fit the padded page (reads stay inside); longer ones do not */
+    for (uint64_t bad = 49; bad < 49 + 64; bad++) {
+        uint64_t x = bad == 49 + 63 ? UINT64_MAX : bad == 49 + 62 ? (1ull << 32) + 1 : bad * 97;
         memcpy(p + 16, &x, 8);
         cr_assert_eq(open_rc(&b, b.size), BDX_ECORRUPT, "length %llu", (unsigned long long)x);
     }
@@ -437,5 +523,41 @@ Test(column, corrupt_images)
         }
         memcpy(p, save, 32);
     }
+    image_buf_free(&b);
+}
+
+/* A version-1 (dense) image, as generations written before sparse columns hold, still opens. */
+Test(column, dense_version_1_image_opens)
+{
+    image_buf_t b;
+    column_t *o;
+    bdx_error_t err;
+    unsigned char *p;
+    uint32_t ver = 1;
+    uint64_t len = 5000; /* two pages, the second short */
+
+    image_buf_init(&b, 32 + align32(len * 2));
+    p = b.data;
+    memset(p, 0, b.size);
+    memcpy(p, "BDXCOL\0\0", 8);
+    memcpy(p + 8, &ver, 4);
+    p[12] = 16;
+    p[13] = 2;
+    memcpy(p + 16, &len, 8);
+    for (uint64_t s = 0; s < len; s++) {
+        uint16_t v = (uint16_t)(s * 7);
+        memcpy(p + 32 + s * 2, &v, 2);
+    }
+    image_buf_seal(&b);
+    cr_assert_eq(column_image_open(b.data, b.size, &o, &err), 0, "%s", err.msg);
+    cr_assert_eq(column_length(o), len);
+    for (uint64_t s = 0; s < len; s++)
+        cr_assert_eq(column_get(o, (uint32_t)s), (uint16_t)(s * 7), "slot %llu",
+                     (unsigned long long)s);
+    cr_assert_eq(column_set(o, 4999, 1), 0);
+    cr_assert_eq(column_get(o, 4999), 1);
+    cr_assert_eq(column_get(o, 4998), (uint16_t)(4998 * 7));
+    column_free(o);
+    cr_assert_eq(column_image_open(b.data, 32 + len * 2 - 1, &o, &err), BDX_ECORRUPT);
     image_buf_free(&b);
 }

@@ -1090,3 +1090,112 @@ Test(index, freeze_keeps_every_bitmap, .timeout = 120)
     index_free(a);
     index_free(b);
 }
+
+/* ---- ids at the ends of the uint32 range ---- */
+
+/* Any uint32 is a valid id: documents at 0, 2^31, 2^32 - 2 and 2^32 - 1 are put, merged, read
+ * and deleted like any other, and the index's memory (and the images a generation would write
+ * of its columns and per-slot stores) follow the documents, not the highest id. */
+Test(index, extreme_ids)
+{
+    static const uint32_t ids[] = {0, 1u << 31, UINT32_MAX - 1, UINT32_MAX};
+    enum {
+        NIDS = 4
+    };
+    schema_t *s = make_schema();
+    index_t *ix;
+    bdx_error_t err = {0};
+    index_memory_t mem;
+    docvalues_rec_t rec = {0};
+
+    cr_assert_eq(index_new(s, &ix, &err), 0, "%s", err.msg);
+    schema_free(s);
+    for (int k = 0; k < NIDS; k++) {
+        int64_t level = k - 2, tags[3] = {7, k, 100 + k};
+        const char *mod[1] = {pool[k]}, *labels[2] = {pool[k + 1], pool[k + 2]};
+        index_doc_filter_t f[NF] = {
+            [F_LEVEL] = {true, false, {.ints = &level, .count = 1}},
+            [F_TAGS] = {true, false, {.ints = tags, .count = 3}},
+            [F_MODEL] = {true, false, {.strings = mod, .count = 1}},
+            [F_LABELS] = {true, false, {.strings = labels, .count = 2}},
+        };
+        index_doc_sort_t so[NSORT] = {[S_A] = {true, ids[k] >> 1},
+                                      [S_B] = {true, (uint64_t)k},
+                                      [S_BIG] = {true, UINT64_MAX - k}};
+        index_doc_t d = {f, so};
+        uint32_t blob = 0xB10B0000u + (uint32_t)k;
+        cr_assert_eq(index_put(ix, ids[k], &d, &err), 0, "id %u: %s", ids[k], err.msg);
+        cr_assert_eq(index_set_stored(ix, ids[k], &blob, sizeof(blob)), 0, "id %u", ids[k]);
+    }
+    /* merge: a new sort value and a flag; add and remove values */
+    for (int k = 0; k < NIDS; k++) {
+        int64_t one = 1, seven = 7, extra = 55;
+        index_doc_filter_t f[NF] = {[F_FLAG] = {true, false, {.ints = &one, .count = 1}}};
+        index_doc_sort_t so[NSORT] = {[S_B] = {true, 100 + (uint64_t)k}};
+        index_doc_t d = {f, so};
+        index_values_t rm = {.ints = &seven, .count = 1}, add = {.ints = &extra, .count = 1};
+        cr_assert_eq(index_merge(ix, ids[k], &d, &err), 0, "id %u: %s", ids[k], err.msg);
+        cr_assert_eq(index_remove_values(ix, ids[k], F_TAGS, &rm, &err), 0, "%s", err.msg);
+        cr_assert_eq(index_add_values(ix, ids[k], F_TAGS, &add, &err), 0, "%s", err.msg);
+    }
+    cr_assert_eq(index_doc_count(ix), NIDS);
+    cr_assert_eq(index_max_slot(ix), (int64_t)UINT32_MAX);
+    cr_assert_eq(docvalues_rec_init(&rec, NF), 0);
+    for (int k = 0; k < NIDS; k++) {
+        size_t len, n;
+        uint32_t blob;
+        const uint8_t *b = index_stored(ix, ids[k], &len);
+        int64_t key;
+        cr_assert(index_doc_exists(ix, ids[k]));
+        cr_assert_eq(index_sort_value(ix, S_A, ids[k]), ids[k] >> 1, "id %u", ids[k]);
+        cr_assert_eq(index_sort_value(ix, S_B, ids[k]), 100 + (uint64_t)k);
+        cr_assert_eq(index_sort_value(ix, S_G, ids[k]),
+                     (ids[k] >> 1) > 100u + k ? ids[k] >> 1 : 100u + k);
+        cr_assert_eq(index_sort_value(ix, S_BIG, ids[k]), UINT64_MAX - k);
+        cr_assert(roaring_bitmap_contains(bsi_exists(index_sort_bsi(ix, S_BIG)), ids[k]));
+        cr_assert(roaring_bitmap_contains(index_filter_value(ix, F_TAGS, 55), ids[k]));
+        cr_assert(roaring_bitmap_contains(index_filter_value(ix, F_FLAG, 1), ids[k]));
+        cr_assert_eq(dictionary_lookup(index_dict(ix, F_MODEL), pool[k], &key), 0);
+        cr_assert(roaring_bitmap_contains(index_filter_value(ix, F_MODEL, key), ids[k]));
+        cr_assert_eq(index_doc_filters(ix, ids[k], &rec), 0);
+        const int64_t *keys = docvalues_rec_keys(&rec, F_TAGS, &n);
+        cr_assert_eq(n, 3, "id %u tags", ids[k]); /* {k, 100 + k, 55}, 7 removed */
+        for (size_t j = 0; j < n; j++)
+            cr_assert(keys[j] == k || keys[j] == 100 + k || keys[j] == 55);
+        cr_assert_not_null(b, "id %u stored", ids[k]);
+        cr_assert_eq(len, sizeof(blob));
+        memcpy(&blob, b, sizeof(blob));
+        cr_assert_eq(blob, 0xB10B0000u + (uint32_t)k);
+    }
+    cr_assert_null(index_filter_value(ix, F_TAGS, 7));
+    cr_assert_eq(index_sort_value(ix, S_A, UINT32_MAX - 2), 0);
+    cr_assert_eq(index_rebuild_perms(ix), 0);
+    const permutation_t *perm = index_sort_perm(ix, S_A);
+    cr_assert_eq(permutation_count(perm), NIDS);
+    for (uint32_t i = 0; i < NIDS; i++)
+        cr_assert_eq(permutation_slot(perm, i), ids[i], "ascending a = id / 2");
+    cr_assert_eq(index_freeze(ix), 0);
+
+    /* memory, and the images of the per-slot structures, are small */
+    index_memory(ix, &mem);
+    cr_assert_lt(mem.columns, 1u << 20, "columns %zu bytes for 4 documents", mem.columns);
+    cr_assert_lt(mem.total, 4u << 20, "%zu bytes for 4 documents", mem.total);
+    for (size_t k = 0; k < NSORT; k++)
+        cr_assert_lt(column_image_size(index_sort_column(ix, k)), 1u << 20, "column %zu image", k);
+    cr_assert_lt(slotstore_image_size(docstore_slots(index_docstore(ix))), 1u << 20,
+                 "docstore image");
+
+    /* deletes clean up at the ends too */
+    for (int k = NIDS - 1; k >= 0; k--) {
+        size_t len;
+        cr_assert_eq(index_delete(ix, ids[k]), 0);
+        cr_assert_not(index_doc_exists(ix, ids[k]));
+        cr_assert_null(index_stored(ix, ids[k], &len));
+        cr_assert_not(roaring_bitmap_contains(bsi_exists(index_sort_bsi(ix, S_A)), ids[k]));
+    }
+    cr_assert_eq(index_max_slot(ix), -1);
+    cr_assert_null(index_filter_value(ix, F_TAGS, 55));
+    cr_assert_eq(docstore_count(index_docstore(ix)), 0);
+    docvalues_rec_free(&rec);
+    index_free(ix);
+}

@@ -367,8 +367,7 @@ Test(query_pb, limits)
 
 static int search_req(Bitdex__V1__SearchRequest *req, query_t **q, bdx_error_t *err)
 {
-    int *fields = NULL;
-    size_t n = 0;
+    size_t *fields = NULL, n = 0;
     int rc = query_pb_search(req, schema, &limits, q, &fields, &n, err);
     free(fields);
     return rc;
@@ -380,8 +379,7 @@ Test(query_pb, search_request)
     Bitdex__V1__Sort sort = BITDEX__V1__SORT__INIT;
     char *names[] = {"width", "url"};
     uint8_t cur[3] = {1, 2, 3};
-    int *fields = NULL;
-    size_t nfields = 0;
+    size_t *fields = NULL, nfields = 0;
     query_t *q = NULL;
     bdx_error_t err = {0};
 
@@ -550,7 +548,7 @@ Test(query_pb, search_response_and_explain)
     q->limit = 2;
     q->flags = QUERY_WANT_TOTAL | QUERY_WANT_EXPLAIN;
     cr_assert_eq(search_run(ix, q, NULL, &r, &err), 0, "%s", err.msg);
-    cr_assert_eq(query_pb_search_response(ix, q, r, 77, &resp), 0);
+    cr_assert_eq(query_pb_search_response(ix, q, r, NULL, 0, 77, &resp, &err), 0);
     cr_expect_eq(resp->snapshot_lsn, 77);
     cr_assert_eq(resp->n_hits, 2);
     cr_expect_eq(resp->hits[0]->id, 5);
@@ -575,7 +573,7 @@ Test(query_pb, search_response_and_explain)
     q->limit = 10;
     q->flags = 0;
     cr_assert_eq(search_run(ix, q, NULL, &r, &err), 0, "%s", err.msg);
-    cr_assert_eq(query_pb_search_response(ix, q, r, 1, &resp), 0);
+    cr_assert_eq(query_pb_search_response(ix, q, r, NULL, 0, 1, &resp, &err), 0);
     cr_assert_eq(resp->n_hits, 4);
     cr_expect_eq(resp->hits[0]->id, 5);
     cr_expect_eq(resp->hits[0]->sort_value, 5);
@@ -608,6 +606,84 @@ Test(query_pb, search_response_and_explain)
     cr_expect_null(e);
     cr_expect_eq(count, 3);
 
+    query_free(q);
+    index_free(ix);
+}
+
+/* Hit.fields: requested stored fields in request order, absent ones left out, a blob that fails
+ * its checks reported as BDX_ECORRUPT naming the document. */
+Test(query_pb, search_response_stored_fields)
+{
+    index_t *ix;
+    bdx_error_t err = {0};
+    search_result_t *r = NULL;
+    Bitdex__V1__SearchResponse *resp = NULL;
+    query_t *q = query_new("images");
+    docstore_buf_t buf = {0};
+    char *names[] = {"width", "url"};
+    Bitdex__V1__SearchRequest req = BITDEX__V1__SEARCH_REQUEST__INIT;
+    size_t *fields = NULL, nfields = 0;
+    query_t *unused = NULL;
+
+    cr_assert_eq(index_new(schema, &ix, &err), 0);
+    for (uint32_t s = 1; s <= 3; s++) {
+        Bitdex__V1__StoredValue url = BITDEX__V1__STORED_VALUE__INIT;
+        Bitdex__V1__StoredValue width = BITDEX__V1__STORED_VALUE__INIT;
+        Bitdex__V1__StoredFieldValue fu = BITDEX__V1__STORED_FIELD_VALUE__INIT;
+        Bitdex__V1__StoredFieldValue fw = BITDEX__V1__STORED_FIELD_VALUE__INIT;
+        Bitdex__V1__StoredFieldValue *list[] = {&fu, &fw};
+        index_doc_t d = {0};
+        cr_assert_eq(index_put(ix, s, &d, &err), 0, "%s", err.msg);
+        url.kind_case = BITDEX__V1__STORED_VALUE__KIND_STRING_VALUE;
+        url.string_value = s == 1 ? "u1" : "u3";
+        width.kind_case = BITDEX__V1__STORED_VALUE__KIND_INT_VALUE;
+        width.int_value = -(int64_t)s;
+        fu.field = "url";
+        fu.value = &url;
+        fw.field = "width";
+        fw.value = &width;
+        /* 1: url and width; 2: none; 3: url only */
+        if (s == 2)
+            continue;
+        cr_assert_eq(docstore_merge(schema, NULL, 0, list, s == 1 ? 2 : 1, &buf, &err), 0, "%s",
+                     err.msg);
+        cr_assert_eq(index_set_stored(ix, s, buf.data, buf.len), 0);
+    }
+    req.fields = names;
+    req.n_fields = 2;
+    cr_assert_eq(query_pb_search(&req, schema, &limits, &unused, &fields, &nfields, &err), 0);
+    query_free(unused);
+    query_set_sort(q, "id", false);
+    cr_assert_eq(search_run(ix, q, NULL, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(query_pb_search_response(ix, q, r, fields, nfields, 5, &resp, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(resp->n_hits, 3);
+    cr_assert_eq(resp->hits[0]->n_fields, 2);
+    cr_expect_str_eq(resp->hits[0]->fields[0]->field, "width");
+    cr_expect_eq(resp->hits[0]->fields[0]->value->int_value, -1);
+    cr_expect_str_eq(resp->hits[0]->fields[1]->field, "url");
+    cr_expect_str_eq(resp->hits[0]->fields[1]->value->string_value, "u1");
+    cr_expect_eq(resp->hits[1]->n_fields, 0);
+    cr_assert_eq(resp->hits[2]->n_fields, 1);
+    cr_expect_str_eq(resp->hits[2]->fields[0]->field, "url");
+    cr_expect_str_eq(resp->hits[2]->fields[0]->value->string_value, "u3");
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+
+    /* no fields asked: none returned even where the document has some */
+    cr_assert_eq(query_pb_search_response(ix, q, r, NULL, 0, 5, &resp, &err), 0);
+    cr_expect_eq(resp->hits[0]->n_fields, 0);
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+
+    /* a blob that is not one (its first head names a field far beyond the schema) */
+    uint8_t junk[] = {0xff, 0xff, 0x01};
+    cr_assert_eq(index_set_stored(ix, 2, junk, sizeof(junk)), 0);
+    cr_assert_eq(query_pb_search_response(ix, q, r, fields, nfields, 5, &resp, &err), BDX_ECORRUPT);
+    cr_expect_null(resp);
+    cr_expect_not_null(strstr(err.msg, "id 2: stored blob:"), "%s", err.msg);
+
+    search_result_free(r);
+    free(fields);
+    docstore_buf_free(&buf);
     query_free(q);
     index_free(ix);
 }

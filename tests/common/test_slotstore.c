@@ -351,9 +351,34 @@ Test(slotstore, corrupt_images)
     bad[3] ^= 0x20;
     open_damaged(bad, size, BDX_ECORRUPT, "magic");
     memcpy(bad, img, size);
-    u32 = 2;
+    u32 = 3;
     memcpy(bad + 8, &u32, 4);
     open_damaged(bad, size, BDX_EVERSION, "version");
+    /* version 1 (a dense directory: per page its table or 0xFFFFFFFF) still opens; here its
+     * tables start at the same offset (align32(64 + 6 * 4) = align32(64 + 4 * 4) = 96) */
+    {
+        uint32_t dense[6] = {0, 1, 2, UINT32_MAX, UINT32_MAX, 3}, sparse[4];
+        slotstore_t *o = NULL;
+        bdx_error_t err = {0};
+        memcpy(sparse, img + 64, sizeof(sparse));
+        cr_assert_eq(sparse[0], 0);
+        cr_assert_eq(sparse[3], 5, "version 2 lists the page numbers");
+        memcpy(bad, img, size);
+        u32 = 1;
+        memcpy(bad + 8, &u32, 4);
+        memcpy(bad + 64, dense, sizeof(dense));
+        cr_assert_eq(slotstore_image_open(bad, size, &o, &err), 0, "%s", err.msg);
+        for (uint32_t slot = 0; slot < 6 * 4096; slot++) {
+            size_t la, lb;
+            const uint8_t *a = slotstore_get(o, slot, &la), *b = slotstore_get(s, slot, &lb);
+            cr_assert_eq(la, lb, "slot %u", slot);
+            cr_assert((a == NULL) == (b == NULL));
+        }
+        slotstore_free(o);
+        dense[3] = 3; /* an empty page naming a table */
+        memcpy(bad + 64, dense, sizeof(dense));
+        open_damaged(bad, size, BDX_ECORRUPT, "version 1 directory");
+    }
     memcpy(bad, img, size);
     u32 = 1024;
     memcpy(bad + 12, &u32, 4);

@@ -3,10 +3,12 @@
  * service over a test source holding one random index, called through the test client. Search
  * (every sort and direction, full pagination through cursors, include_total), Count and
  * GetDocuments are compared with a brute-force model of the documents inserted (heavy ties on
- * the sort values, extreme values and ids, nulls, deleted documents, empty results); the model
- * evaluates the Filter messages themselves, independently of the translation. Also the status
- * codes: INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE, UNIMPLEMENTED. The seed is printed
- * (BITDEX_TEST_SEED to replay).
+ * the sort values, extreme values and ids up to 2^32 - 1, nulls, deleted documents, empty
+ * results, stored fields of every type some documents lack, set by a put and then merged, the
+ * Null marker removing some); the model evaluates the Filter messages themselves, independently
+ * of the translation, and checks every hit's stored fields (SearchRequest.fields in request
+ * order) and every document's. Also the status codes: INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE,
+ * UNIMPLEMENTED. The seed is printed (BITDEX_TEST_SEED to replay).
  */
 #include "common/index.h"
 #include "common/limits.h"
@@ -47,6 +49,23 @@ static const char *const STRS[] = {"", "alpha", "beta", "gamma \"q\""};
 #define NSTRS 4
 #define MAXV 8
 
+/* Stored fields, one per type the schema has (bytes and double are not schema types yet). */
+enum {
+    T_URL,
+    T_WIDTH,
+    T_SAFE,
+    T_CAPTION,
+    NT
+};
+static const char *const TNAMES[NT] = {"url", "width", "safe", "caption"};
+static const schema_field_type_t TTYPES[NT] = {SCHEMA_STRING, SCHEMA_INT, SCHEMA_BOOL,
+                                               SCHEMA_STRING};
+static const char *const TSTRS[] = {"", "https://x/1.png", "\xc3\xa9t\xc3\xa9 \"q\"\n",
+                                    "a longer caption, long enough to need a two-byte length: "
+                                    "0123456789012345678901234567890123456789012345678901234567890"
+                                    "123456789012345678901234567890123456789"};
+#define NTSTRS 4
+
 typedef struct mdoc {
     uint32_t id;
     bool alive;
@@ -54,6 +73,8 @@ typedef struct mdoc {
     size_t n[NF];        /* 0 = no value (null) */
     bool has[NS];
     uint64_t s[NS];
+    bool st_has[NT]; /* stored fields */
+    int64_t st[NT];  /* ints, bools (0/1), string indexes into TSTRS */
 } mdoc_t;
 
 typedef struct rng {
@@ -90,22 +111,39 @@ static rpc_client_t client;
 static atomic_long held; /* snapshots acquired and not released */
 
 #define LSN 42
-#define TOP_ID 1048575u
+#define TOP_ID 4294967295u
 
 static const uint64_t BIG[] = {
     0, 1, UINT64_MAX, UINT64_MAX - 1, (uint64_t)INT64_MAX, (uint64_t)INT64_MAX + 1};
+
+/* A random value of stored field k into the model. */
+static void rand_stored(mdoc_t *d, int k)
+{
+    d->st_has[k] = true;
+    switch (TTYPES[k]) {
+    case SCHEMA_INT:
+        d->st[k] = chance(&rng, 20) ? (int64_t[]){0, -1, INT64_MIN, INT64_MAX}[below(&rng, 4)]
+                                    : (int64_t)below(&rng, 5000) - 100;
+        break;
+    case SCHEMA_BOOL:
+        d->st[k] = (int64_t)below(&rng, 2);
+        break;
+    default:
+        d->st[k] = (int64_t)below(&rng, NTSTRS);
+        break;
+    }
+}
 
 static void build_model(void)
 {
     size_t cap = 1500;
     docs = calloc(cap, sizeof(*docs));
     cr_assert(docs);
-    /* a dense run, a sparse tail and the extreme ids */
-    for (uint32_t id = 0; ndocs < cap - 3;
+    /* a dense run, a sparse tail and the extreme ids (ascending: find_doc() bisects) */
+    for (uint32_t id = 0; ndocs < cap - 4;
          id += 1 + (uint32_t)(ndocs > 1000 ? below(&rng, 5000) : 0))
         docs[ndocs++].id = id;
-    /* the highest ids the dense sort columns hold cheaply (ids near 2^32 would need gigabytes
-     * of column: an engine limit, not the service's) */
+    docs[ndocs++].id = UINT32_C(1) << 31;
     docs[ndocs++].id = TOP_ID - 1;
     docs[ndocs++].id = TOP_ID;
     for (size_t i = 0; i < ndocs; i++) {
@@ -136,6 +174,9 @@ static void build_model(void)
         d->s[S_B] = !d->has[S_B] ? 0 : chance(&rng, 50) ? BIG[below(&rng, 6)] : rnd(&rng);
         d->has[S_C] = d->has[S_A] || d->has[S_B];
         d->s[S_C] = d->s[S_A] > d->s[S_B] ? d->s[S_A] : d->s[S_B];
+        for (int k = 0; k < NT; k++)
+            if (chance(&rng, 70))
+                rand_stored(d, k);
     }
 }
 
@@ -165,6 +206,68 @@ static void put(const mdoc_t *d)
     cr_assert_eq(index_put(ix, d->id, &doc, &err), 0, "%s", err.msg);
 }
 
+/* Writes stored fields of d: with `merge`, a random subset of fields set or removed (Null) over
+ * the current blob, else (after a put) every field the model holds. Both go through
+ * docstore_merge() and index_set_stored(), the way apply writes them. */
+static void store(mdoc_t *d, bool merge)
+{
+    Bitdex__V1__StoredFieldValue fv[NT], *list[NT];
+    Bitdex__V1__StoredValue val[NT];
+    docstore_buf_t buf = {0};
+    bdx_error_t err = {0};
+    const uint8_t *old = NULL;
+    size_t n = 0, old_len = 0;
+    int order[NT];
+
+    for (int k = 0; k < NT; k++)
+        order[k] = k;
+    for (int k = NT - 1; k > 0; k--) { /* listed in any order */
+        int j = (int)below(&rng, (uint64_t)k + 1), t = order[k];
+        order[k] = order[j];
+        order[j] = t;
+    }
+    if (merge)
+        old = index_stored(ix, d->id, &old_len);
+    for (int o = 0; o < NT; o++) {
+        int k = order[o];
+        bool null = false;
+        if (merge) {
+            if (chance(&rng, 50))
+                continue;
+            if (chance(&rng, 40)) {
+                null = true; /* removes the field, or nothing when it has none */
+                d->st_has[k] = false;
+            } else {
+                rand_stored(d, k);
+            }
+        } else if (!d->st_has[k]) {
+            continue;
+        }
+        bitdex__v1__stored_field_value__init(&fv[n]);
+        bitdex__v1__stored_value__init(&val[n]);
+        fv[n].field = (char *)TNAMES[k];
+        fv[n].value = &val[n];
+        if (null) {
+            val[n].kind_case = BITDEX__V1__STORED_VALUE__KIND_NULL_VALUE;
+        } else if (TTYPES[k] == SCHEMA_INT) {
+            val[n].kind_case = BITDEX__V1__STORED_VALUE__KIND_INT_VALUE;
+            val[n].int_value = d->st[k];
+        } else if (TTYPES[k] == SCHEMA_BOOL) {
+            val[n].kind_case = BITDEX__V1__STORED_VALUE__KIND_BOOL_VALUE;
+            val[n].bool_value = d->st[k] != 0;
+        } else {
+            val[n].kind_case = BITDEX__V1__STORED_VALUE__KIND_STRING_VALUE;
+            val[n].string_value = (char *)TSTRS[d->st[k]];
+        }
+        list[n] = &fv[n];
+        n++;
+    }
+    cr_assert_eq(docstore_merge(index_schema(ix), old, old_len, list, n, &buf, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(index_set_stored(ix, d->id, buf.data, buf.len), 0);
+    docstore_buf_free(&buf);
+}
+
 static schema_t *make_schema(void)
 {
     schema_t *s;
@@ -177,7 +280,8 @@ static schema_t *make_schema(void)
     schema_add_sort(s, "a", 3);
     schema_add_sort(s, "b", 64);
     schema_add_computed_sort(s, "c", 64, SCHEMA_COMPUTED_GREATEST, "a", "b");
-    schema_add_stored(s, "url", SCHEMA_STRING);
+    for (int k = 0; k < NT; k++)
+        schema_add_stored(s, TNAMES[k], TTYPES[k]);
     return s;
 }
 
@@ -224,17 +328,26 @@ static void setup(void)
     schema_t *s = make_schema();
     cr_assert_eq(index_new(s, &ix, &err), 0, "%s", err.msg);
     schema_free(s);
-    for (size_t i = 0; i < ndocs; i++)
+    for (size_t i = 0; i < ndocs; i++) {
         put(&docs[i]);
-    for (size_t i = 0; i < ndocs; i++) { /* deletes, and a few replacements */
+        store(&docs[i], false);
+    }
+    for (size_t i = 0; i < ndocs; i++) { /* deletes, a few replacements, stored-field merges */
         if (chance(&rng, 10)) {
             docs[i].alive = false;
             cr_assert_eq(index_delete(ix, docs[i].id), 0);
-        } else if (chance(&rng, 5)) {
+            continue;
+        }
+        if (chance(&rng, 5)) {
             docs[i].s[S_A] = docs[i].has[S_A] ? 7 : 0;
             docs[i].s[S_C] = docs[i].s[S_A] > docs[i].s[S_B] ? docs[i].s[S_A] : docs[i].s[S_B];
-            put(&docs[i]);
+            put(&docs[i]); /* removes the stored fields */
+            memset(docs[i].st_has, 0, sizeof(docs[i].st_has));
+            if (chance(&rng, 50))
+                continue;
         }
+        if (chance(&rng, 40))
+            store(&docs[i], true);
     }
     rpc_server_config_t cfg = {.listen_addr = "127.0.0.1:0", .workers = 2, .grace_ms = 500};
     cr_assert_eq(rpc_server_new(&cfg, &server, &err), 0, "%s", err.msg);
@@ -503,6 +616,77 @@ static int row_desc(const void *a, const void *b)
     return row_asc(b, a);
 }
 
+/* The model document of `id`, or NULL (docs are in ascending id order). */
+static const mdoc_t *find_doc(uint32_t id)
+{
+    size_t lo = 0, hi = ndocs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (docs[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < ndocs && docs[lo].id == id ? &docs[lo] : NULL;
+}
+
+/* A random choice of stored fields, in random order, into names (the request) and want (the
+ * model's indexes, in the same order); returns how many. */
+static size_t rand_stored_names(char **names, int *want)
+{
+    size_t n = 0;
+    for (int k = 0; k < NT; k++)
+        if (chance(&rng, 50))
+            want[n++] = k;
+    for (size_t i = n; i > 1; i--) {
+        size_t j = below(&rng, i);
+        int t = want[i - 1];
+        want[i - 1] = want[j];
+        want[j] = t;
+    }
+    for (size_t i = 0; i < n; i++)
+        names[i] = (char *)TNAMES[want[i]];
+    return n;
+}
+
+/* The stored fields `got` of document d must be exactly the fields want[0..nwant) it holds, in
+ * that order, with the model's values. */
+static void check_stored(const mdoc_t *d, Bitdex__V1__StoredFieldValue *const *got, size_t n_got,
+                         const int *want, size_t nwant, const char *what)
+{
+    size_t g = 0;
+    for (size_t i = 0; i < nwant; i++) {
+        int k = want[i];
+        if (!d->st_has[k])
+            continue;
+        cr_assert_lt(g, n_got, "seed %" PRIu64 ": %s of id %u lacks stored field %s", seed, what,
+                     d->id, TNAMES[k]);
+        const Bitdex__V1__StoredFieldValue *f = got[g++];
+        cr_assert_str_eq(f->field, TNAMES[k], "seed %" PRIu64 ": %s of id %u: field %zu", seed,
+                         what, d->id, g - 1);
+        cr_assert_not_null(f->value);
+        switch (TTYPES[k]) {
+        case SCHEMA_INT:
+            cr_assert_eq(f->value->kind_case, BITDEX__V1__STORED_VALUE__KIND_INT_VALUE);
+            cr_assert_eq(f->value->int_value, d->st[k], "seed %" PRIu64 ": %s of id %u: %s", seed,
+                         what, d->id, TNAMES[k]);
+            break;
+        case SCHEMA_BOOL:
+            cr_assert_eq(f->value->kind_case, BITDEX__V1__STORED_VALUE__KIND_BOOL_VALUE);
+            cr_assert_eq(f->value->bool_value, d->st[k] != 0, "seed %" PRIu64 ": %s of id %u: %s",
+                         seed, what, d->id, TNAMES[k]);
+            break;
+        default:
+            cr_assert_eq(f->value->kind_case, BITDEX__V1__STORED_VALUE__KIND_STRING_VALUE);
+            cr_assert_str_eq(f->value->string_value, TSTRS[d->st[k]],
+                             "seed %" PRIu64 ": %s of id %u: %s", seed, what, d->id, TNAMES[k]);
+            break;
+        }
+    }
+    cr_assert_eq(g, n_got, "seed %" PRIu64 ": %s of id %u: %zu stored fields, want %zu", seed, what,
+                 d->id, n_got, g);
+}
+
 /* sort: -1 none, -2 id, else a sort field */
 static row_t *expected(const Bitdex__V1__Filter *f, int sort, bool desc, size_t *n)
 {
@@ -541,7 +725,10 @@ static void check_search(Bitdex__V1__Filter *f, int sort, bool desc)
     uint64_t maxlim = nwant > 200 ? nwant / 3 : 30;
     for (int page = 0;; page++) {
         grpc_status_code st;
-        char details[512];
+        char details[512], *names[NT];
+        int want_st[NT];
+        req.n_fields = rand_stored_names(names, want_st); /* may differ from page to page */
+        req.fields = names;
         req.limit = chance(&rng, 10) ? 0 : 1 + (uint32_t)below(&rng, maxlim);
         size_t lim = req.limit ? req.limit : 50;
         req.include_total = page == 0 || chance(&rng, 10);
@@ -570,6 +757,8 @@ static void check_search(Bitdex__V1__Filter *f, int sort, bool desc)
                          desc, pos + i, r->hits[i]->id, want[pos + i].id);
             cr_assert_eq(r->hits[i]->sort_value, want[pos + i].value,
                          "seed %" PRIu64 ": row %zu value", seed, pos + i);
+            check_stored(find_doc(r->hits[i]->id), r->hits[i]->fields, r->hits[i]->n_fields,
+                         want_st, req.n_fields, "hit");
         }
         pos += r->n_hits;
         cr_assert_eq(r->next_cursor.len > 0, pos < nwant, "seed %" PRIu64 ": cursor at %zu of %zu",
@@ -633,16 +822,8 @@ Test(query_service, search_and_count_match_the_model)
 
 /* ---- GetDocuments against the model ---- */
 
-static const mdoc_t *find_doc(uint32_t id)
-{
-    for (size_t i = 0; i < ndocs; i++)
-        if (docs[i].id == id)
-            return &docs[i];
-    return NULL;
-}
-
 static void check_document(const mdoc_t *d, const Bitdex__V1__Document *doc, bool want_f[NF],
-                           bool want_s[NS])
+                           bool want_s[NS], const int *want_t, size_t nwant_t)
 {
     size_t nf = 0, ns = 0;
     for (int k = 0; k < NF; k++) {
@@ -678,7 +859,7 @@ static void check_document(const mdoc_t *d, const Bitdex__V1__Document *doc, boo
         ns++;
     }
     cr_assert_eq(ns, doc->n_sort_fields, "doc %u: extra sort fields", d->id);
-    cr_assert_eq(doc->n_stored_fields, 0);
+    check_stored(d, doc->stored_fields, doc->n_stored_fields, want_t, nwant_t, "document");
 }
 
 Test(query_service, get_documents_match_the_model)
@@ -686,8 +867,10 @@ Test(query_service, get_documents_match_the_model)
     for (int round = 0; round < 50; round++) {
         Bitdex__V1__GetDocumentsRequest req = BITDEX__V1__GET_DOCUMENTS_REQUEST__INIT;
         uint32_t ids[60];
-        char *fields[NF + NS + 2];
+        char *fields[NF + NS + 2 * NT + 1];
         bool want_f[NF], want_s[NS];
+        int want_t[NT];
+        size_t nwant_t = NT;
         grpc_status_code st;
         char details[512];
 
@@ -695,7 +878,8 @@ Test(query_service, get_documents_match_the_model)
         req.n_ids = 1 + below(&rng, 60);
         for (size_t i = 0; i < req.n_ids; i++)
             ids[i] = i > 0 && chance(&rng, 15) ? ids[below(&rng, i)] /* repeated */
-                     : chance(&rng, 15)        ? (uint32_t)below(&rng, 5000000)
+                     : chance(&rng, 10)        ? (uint32_t)below(&rng, 5000000)
+                     : chance(&rng, 5)         ? TOP_ID - (uint32_t)below(&rng, 3)
                                                : docs[below(&rng, ndocs)].id;
         req.ids = ids;
         bool all = chance(&rng, 40);
@@ -703,16 +887,22 @@ Test(query_service, get_documents_match_the_model)
             want_f[k] = all || chance(&rng, 40);
         for (int k = 0; k < NS; k++)
             want_s[k] = all || chance(&rng, 40);
-        if (!all) { /* sort fields first: each kind keeps its request order */
+        for (int k = 0; k < NT; k++)
+            want_t[k] = k; /* all: schema order */
+        if (!all) {        /* sort fields first: each kind keeps its request order */
             for (int k = 0; k < NS; k++)
                 if (want_s[k])
                     fields[req.n_fields++] = (char *)SNAMES[k];
             for (int k = 0; k < NF; k++)
                 if (want_f[k])
                     fields[req.n_fields++] = (char *)FNAMES[k];
-            fields[req.n_fields++] = "url";
-            if (chance(&rng, 50))
-                fields[req.n_fields++] = "id";
+            /* stored fields in random order, interleaved with nothing else; a repeat counts once */
+            nwant_t = rand_stored_names(fields + req.n_fields, want_t);
+            req.n_fields += nwant_t;
+            if (nwant_t > 0 && chance(&rng, 30))
+                fields[req.n_fields++] = (char *)TNAMES[want_t[below(&rng, nwant_t)]];
+            if (req.n_fields == 0 || chance(&rng, 50))
+                fields[req.n_fields++] = "id"; /* alone: no field at all (empty is all) */
             req.fields = fields;
         }
         Bitdex__V1__GetDocumentsResponse *r = (Bitdex__V1__GetDocumentsResponse *)call(
@@ -735,7 +925,7 @@ Test(query_service, get_documents_match_the_model)
             }
             cr_assert_lt(nd, r->n_documents, "seed %" PRIu64, seed);
             cr_assert_eq(r->documents[nd]->id, ids[i]);
-            check_document(d, r->documents[nd++], want_f, want_s);
+            check_document(d, r->documents[nd++], want_f, want_s, want_t, nwant_t);
         }
         cr_assert_eq(nd, r->n_documents);
         cr_assert_eq(nm, r->n_missing_ids);
@@ -781,6 +971,14 @@ Test(query_service, status_codes)
     s.fields = (char *[]){"tags"};
     s.n_fields = 1;
     expect_status("Search", &s.base, sd, GRPC_STATUS_INVALID_ARGUMENT, "fields[0]:");
+    s.fields = (char *[]){"width", "url", "width"};
+    s.n_fields = 3;
+    expect_status("Search", &s.base, sd, GRPC_STATUS_INVALID_ARGUMENT,
+                  "fields[2]: \"width\" repeats fields[0]");
+    s.fields = (char *[]){"url", "nope"};
+    s.n_fields = 2;
+    expect_status("Search", &s.base, sd, GRPC_STATUS_INVALID_ARGUMENT,
+                  "fields[1]: unknown stored field \"nope\"");
     s.n_fields = 0;
     uint8_t junk[5] = {1, 2, 3, 4, 5};
     s.cursor.data = junk;
