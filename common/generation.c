@@ -167,6 +167,7 @@ int generation_open(const char *gen_dir, unsigned flags, generation_t **out, bdx
         generation_close(g);
         return rc;
     }
+    g->verified = (flags & GENERATION_VERIFY) != 0;
     *out = g;
     return 0;
 }

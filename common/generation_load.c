@@ -1,6 +1,8 @@
 /*
  * generation_load: builds an index over an open generation. Base bitmaps become frozen slots
- * over the mapping, columns, permutations, dictionaries and docvalues are opened from their
+ * over the mapping (each filter field's value map built in bulk from its sorted run of the
+ * directory; for a verified generation CRoaring's per-bitmap validation waits for the first
+ * read, see bitmap_set_frozen_trusted()), columns, permutations, dictionaries and docvalues are opened from their
  * images in the mapping (all zero copy; writes copy on write). Then
  * the delta, if any, is applied: changed bitmaps are materialized as owned bitmaps, per-slot
  * data of the touched slots replaces the base's, and index_touched() becomes the delta's
@@ -40,34 +42,88 @@ static int check_item(const gen_file_t *f, const uint8_t *dir, uint64_t i, uint6
     return 0;
 }
 
+/* One past the last directory entry (from `first` on) with the same (kind, field) as entry
+ * `first`: binary search (the directory is sorted; check_item() verifies each entry's order as
+ * it is loaded, so a bad order is still caught). */
+static uint64_t run_end(const uint8_t *dir, uint64_t first, uint64_t count)
+{
+    gen_item_t a, b;
+    uint64_t lo = first + 1, hi = count;
+
+    gen_item_decode(dir + first * GEN_DIR_ENTRY_SIZE, &a);
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        gen_item_decode(dir + mid * GEN_DIR_ENTRY_SIZE, &b);
+        if (b.kind == a.kind && b.field == a.field)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The value bitmaps of one filter field: directory entries [*i, run_end()), keys ascending,
+ * built in bulk (valuemap_load_*). Advances *i past them. */
+static int load_values(const generation_t *g, index_t *ix, uint64_t *i, bdx_error_t *err)
+{
+    const gen_file_t *f = &g->files[0];
+    uint64_t end = run_end(g->base_dir, *i, g->base_items);
+    valuemap_t *m;
+    gen_item_t it;
+    int rc;
+
+    gen_item_decode(g->base_dir + *i * GEN_DIR_ENTRY_SIZE, &it);
+    if (it.field >= ix->schema->filter_count)
+        return BAD("generation %s: bitmap entry %llu: no filter field %u", f->path,
+                   (unsigned long long)*i, it.field);
+    m = ix->filters[it.field].values;
+    if ((rc = valuemap_load_begin(m, end - *i)) == BDX_EINVAL)
+        return BAD("generation %s: bitmap entry %llu: values of field %u twice", f->path,
+                   (unsigned long long)*i, it.field);
+    for (; rc == 0 && *i < end; ++*i) {
+        if ((rc = check_item(f, g->base_dir, *i, g->base_bitmaps_len, false, &it, err)) != 0)
+            return rc;
+        rc = valuemap_load_frozen(m, it.key, (const char *)g->base_bitmaps + it.off, it.len_a,
+                                  g->verified);
+        if (rc == BDX_ECORRUPT || rc == BDX_EINVAL)
+            return BAD("generation %s: bitmap entry %llu: not a frozen bitmap", f->path,
+                       (unsigned long long)*i);
+    }
+    if (rc == 0)
+        rc = valuemap_load_end(m);
+    if (rc != 0)
+        return bdx_error_set(err, rc, "generation %s: %s", f->path, bdx_strerror(rc));
+    return 0;
+}
+
 static int load_base_bitmaps(const generation_t *g, index_t *ix, bdx_error_t *err)
 {
     const gen_file_t *f = &g->files[0];
     gen_item_t it;
     int rc;
 
-    for (uint64_t i = 0; i < g->base_items; i++) {
+    for (uint64_t i = 0; i < g->base_items;) {
         const char *bytes;
+        bitmap_t *slot;
         if ((rc = check_item(f, g->base_dir, i, g->base_bitmaps_len, false, &it, err)) != 0)
             return rc;
-        bytes = (const char *)g->base_bitmaps + it.off;
         if (it.kind == GEN_ITEM_VALUE) {
-            if (it.field >= ix->schema->filter_count)
-                return BAD("generation %s: bitmap entry %llu: no filter field %u", f->path,
-                           (unsigned long long)i, it.field);
-            rc = valuemap_set_frozen(ix->filters[it.field].values, it.key, bytes, it.len_a);
-        } else {
-            bitmap_t *slot = gen_item_slot(ix, it.kind, it.field, it.key);
-            if (slot == NULL)
-                return BAD("generation %s: bitmap entry %llu: no item (%u, %u, %lld)", f->path,
-                           (unsigned long long)i, it.kind, it.field, (long long)it.key);
-            rc = bitmap_set_frozen(slot, bytes, it.len_a);
+            if ((rc = load_values(g, ix, &i, err)) != 0)
+                return rc;
+            continue;
         }
+        bytes = (const char *)g->base_bitmaps + it.off;
+        if ((slot = gen_item_slot(ix, it.kind, it.field, it.key)) == NULL)
+            return BAD("generation %s: bitmap entry %llu: no item (%u, %u, %lld)", f->path,
+                       (unsigned long long)i, it.kind, it.field, (long long)it.key);
+        rc = g->verified ? bitmap_set_frozen_trusted(slot, bytes, it.len_a)
+                         : bitmap_set_frozen(slot, bytes, it.len_a);
         if (rc == BDX_ECORRUPT)
             return BAD("generation %s: bitmap entry %llu: not a frozen bitmap", f->path,
                        (unsigned long long)i);
         if (rc != 0)
             return bdx_error_set(err, rc, "generation %s: %s", f->path, bdx_strerror(rc));
+        i++;
     }
     return 0;
 }
