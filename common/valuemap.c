@@ -538,6 +538,23 @@ int valuemap_adopt(valuemap_t *m, int64_t key, roaring_bitmap_t *rb)
     return 0;
 }
 
+int valuemap_borrow(valuemap_t *m, int64_t key, const roaring_bitmap_t *rb)
+{
+    entry_t *e;
+    uint32_t i;
+
+    if (rb == NULL || roaring_bitmap_is_empty(rb)) {
+        i = find(m, key);
+        if (m->table[i] != 0)
+            drop(m, i, key);
+        return 0;
+    }
+    if (entry_for(m, key, &e) != 0)
+        return -ENOMEM;
+    bitmap_borrow(&e->bm, rb);
+    return 0;
+}
+
 const bitmap_t *valuemap_slot(const valuemap_t *m, int64_t key)
 {
     uint32_t i = find(m, key);

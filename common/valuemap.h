@@ -77,6 +77,11 @@ int valuemap_load_end(valuemap_t *m);
  * 0 or -ENOMEM (rb is freed either way on failure; the map is unchanged). */
 int valuemap_adopt(valuemap_t *m, int64_t key, roaring_bitmap_t *rb);
 
+/* Sets the bitmap of `key` to `rb`, borrowed (bitmap_borrow(): read here, never written or
+ * freed; a later write copies it). NULL or empty: the key is dropped. `rb` must outlive the
+ * map's use of it. 0 or -ENOMEM (the map is unchanged). */
+int valuemap_borrow(valuemap_t *m, int64_t key, const roaring_bitmap_t *rb);
+
 /* The slot holding `key`'s bitmap, or NULL. Borrowed; valid until the next write. Lets the
  * generation writer tell a bitmap still frozen over a base mapping from a changed one. */
 const bitmap_t *valuemap_slot(const valuemap_t *m, int64_t key);

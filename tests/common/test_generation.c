@@ -625,6 +625,30 @@ Test(generation, parallel_loads_equal_sequential_and_write_independently)
                 cr_assert_eq(a[i].rc, 0, "seed %" PRIu64 " round %d", seed, round);
                 same_index(want, a[i].ix);
             }
+            if (v >= 2) {
+                /* the delta's changed bitmaps are materialized once and borrowed by both */
+                int shared = 0;
+                const bitmap_t *x[2][2] = {{&a[0].ix->alive, &a[1].ix->alive},
+                                           {&a[0].ix->touched, &a[1].ix->touched}};
+                for (size_t f = 0; f < s->filter_count; f++)
+                    for (int k = 0; k < 2; k++) {
+                        const bitmap_t *p0 = k ? &a[0].ix->filters[f].exists
+                                               : &a[0].ix->filters[f].null;
+                        const bitmap_t *p1 = k ? &a[1].ix->filters[f].exists
+                                               : &a[1].ix->filters[f].null;
+                        cr_assert_eq(p0->kind, p1->kind);
+                        if (p0->kind == BITMAP_BORROWED) {
+                            cr_assert_eq(p0->rb, p1->rb, "a changed bitmap copied per index");
+                            shared++;
+                        }
+                    }
+                cr_assert_eq(x[0][0]->kind, x[0][1]->kind);
+                if (x[0][0]->kind == BITMAP_BORROWED) {
+                    cr_assert_eq(x[0][0]->rb, x[0][1]->rb);
+                    shared++;
+                }
+                cr_assert_gt(shared, 0, "seed %" PRIu64 " round %d: nothing shared", seed, round);
+            }
             /* each instance copies on write: writes to one leave the other equal to `want` */
             index_t *one[1] = {a[0].ix};
             for (uint32_t i = 0; i < nslots / 10 + 1; i++)
