@@ -10,7 +10,8 @@ Start time: from just before exec (subprocess.Popen) to the first grpc.health.v1
 for bitdex.v1.Query answering SERVING, polled every 5 ms (the bound port comes from the
 reader's "started port=..." log line; --listen 127.0.0.1:0, --writer "" = polling only). The
 reader's own "index opened ... ms=" figure (verified open + the replica pair's two loads) is
-recorded too. --starts N starts, one at a time, each stopped by SIGTERM to its pid.
+recorded too, and its open_ms= part (the verified generation_open) when the reader logs it.
+--starts N starts, one at a time, each stopped by SIGTERM to its pid.
 
 --cold: before each start, evict the data directory's files from the page cache with
 posix_fadvise(POSIX_FADV_DONTNEED) (only those files: the machine is shared), and record how
@@ -225,6 +226,7 @@ class Reader:
     def __init__(self, binary, data_dir):
         self.port = None
         self.opened_ms = None
+        self.open_ms = None  # of which the verified generation_open (newer readers log it)
         self.lines = []
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen([binary, "--data-dir", data_dir, "--writer", "",
@@ -245,6 +247,8 @@ class Reader:
             m = re.search(r"msg=\"?index opened\"? .*ms=(\d+)", line)
             if m:
                 self.opened_ms = int(m.group(1))
+                m = re.search(r" open_ms=(\d+)", line)
+                self.open_ms = int(m.group(1)) if m else None
 
     def wait_serving(self, limit=120.0):
         deadline = self.t0 + limit
@@ -348,7 +352,7 @@ def main():
         try:
             t = r.wait_serving()
             st = {"serving_s": round(t, 4), "index_opened_ms": r.opened_ms,
-                  "gen_resident_before": before}
+                  "generation_open_ms": r.open_ms, "gen_resident_before": before}
             if i == a.starts - 1:
                 st["mem_serving"] = memory(r.proc.pid)
                 hits, qt = r.search_all(qs)

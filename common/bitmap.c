@@ -41,9 +41,10 @@ const roaring_bitmap_t *bitmap_frozen_get(const bitmap_t *b)
     const roaring_bitmap_t *view;
 
     if (bitmap_view(b->frozen, b->frozen_len, &view) != 0) {
-        /* only out of memory: the bytes were validated by bitmap_set_frozen() or written by
-         * bitmap_freeze_into() */
-        fprintf(stderr, "bitdex: out of memory making a frozen bitmap view\n");
+        /* only out of memory: the bytes were validated by bitmap_set_frozen(), written by
+         * bitmap_freeze_into(), or vouched for by a verified checksum
+         * (bitmap_set_frozen_trusted()) */
+        fprintf(stderr, "bitdex: cannot make a frozen bitmap view (out of memory)\n");
         abort();
     }
     if (!atomic_compare_exchange_strong_explicit(slot, &expected, (roaring_bitmap_t *)view,
@@ -106,6 +107,42 @@ int bitmap_set_frozen(bitmap_t *b, const char *buf, size_t len)
     if ((rc = bitmap_view(buf, len, &view)) != 0)
         return rc;
     bitmap_view_free(view);
+    b->frozen = buf;
+    b->frozen_len = (uint32_t)len;
+    b->kind = BITMAP_FROZEN;
+    return 0;
+}
+
+/* CRoaring's frozen format ends with a 32-bit little-endian header: the low 15 bits are this
+ * cookie, the rest the number of containers; each container takes at least 5 bytes of key,
+ * cardinality and type code before it (roaring_bitmap_frozen_view(), CRoaring 0.2.66). */
+#define FROZEN_COOKIE 13766u
+
+int bitmap_frozen_containers(const char *buf, size_t len, uint32_t *containers)
+{
+    const unsigned char *p = (const unsigned char *)buf + len - 4;
+    uint32_t header, n;
+
+    *containers = 0;
+    if (buf == NULL || ((uintptr_t)buf % BITMAP_FROZEN_ALIGN) != 0 || len < 4 ||
+        len > UINT32_MAX)
+        return BDX_ECORRUPT;
+    header = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    n = header >> 15;
+    if ((header & 0x7FFFu) != FROZEN_COOKIE || n > 65536 || (uint64_t)n * 5 + 4 > len)
+        return BDX_ECORRUPT;
+    *containers = n;
+    return 0;
+}
+
+int bitmap_set_frozen_trusted(bitmap_t *b, const char *buf, size_t len)
+{
+    uint32_t n;
+    int rc;
+
+    bitmap_release(b);
+    if ((rc = bitmap_frozen_containers(buf, len, &n)) != 0)
+        return rc;
     b->frozen = buf;
     b->frozen_len = (uint32_t)len;
     b->kind = BITMAP_FROZEN;

@@ -157,6 +157,20 @@ int bitmap_freeze_into(bitmap_t *b, frozen_t *arena);
  * then empty). */
 int bitmap_set_frozen(bitmap_t *b, const char *buf, size_t len);
 
+/*
+ * bitmap_set_frozen() without CRoaring's validation: checks only what is O(1) (alignment,
+ * length against the header's container count, the frozen cookie) and leaves the full check to
+ * the first read, which makes the view header anyway. For bytes that bitmap_freeze_to() wrote
+ * and whose checksum this process verified (a generation opened with GENERATION_VERIFY): the
+ * first read of a buffer CRoaring would reject aborts the process. Returns 0 or BDX_ECORRUPT
+ * (the slot is then empty).
+ */
+int bitmap_set_frozen_trusted(bitmap_t *b, const char *buf, size_t len);
+
+/* The number of containers a frozen buffer's header announces (0 = an empty bitmap), read in
+ * O(1) after the checks of bitmap_set_frozen_trusted(). Returns 0 or BDX_ECORRUPT. */
+int bitmap_frozen_containers(const char *buf, size_t len, uint32_t *containers);
+
 /* ---- frozen format: used by generation files (writer) and mmap'd views (readers) ---- */
 
 /* Bytes bitmap_freeze_to() writes for `rb` (NULL = an empty bitmap). */

@@ -151,6 +151,7 @@ int generation_open(const char *gen_dir, unsigned flags, generation_t **out, bdx
         return bdx_error_set(err, -ENOMEM, "generation %s: out of memory", gen_dir);
     }
     g->pin_fd = -1;
+    pthread_mutex_init(&g->shared_lock, NULL);
     if (flags & GENERATION_PIN) {
         /* pin before reading, so the writer cannot delete what is being opened */
         char path[PATH_MAX_LEN];
@@ -167,6 +168,7 @@ int generation_open(const char *gen_dir, unsigned flags, generation_t **out, bdx
         generation_close(g);
         return rc;
     }
+    g->verified = (flags & GENERATION_VERIFY) != 0;
     *out = g;
     return 0;
 }
@@ -175,6 +177,8 @@ void generation_close(generation_t *g)
 {
     if (g == NULL)
         return;
+    gen_shared_free(g->shared); /* every index borrowing it is gone (contract) */
+    pthread_mutex_destroy(&g->shared_lock);
     gen_file_close(&g->files[0]);
     gen_file_close(&g->files[1]);
     schema_free(g->schema);

@@ -18,16 +18,19 @@
  * checksum). generation_load() builds an index_t over the mapping: bitmaps are frozen slots
  * over the mapped bytes, columns, permutations, dictionaries, docvalues and the docstore are
  * opened from their images in place (all zero copy; a write copies the one bitmap or page it
- * touches), and the delta is applied on top. The generation must outlive every index loaded
- * from it.
+ * touches), and the delta is applied on top. A delta's changed bitmaps and the sort columns it
+ * patches are materialized once per generation, by the first load, and borrowed by every index
+ * loaded from it (a reader's pair of instances holds one copy; a write copies what it touches
+ * into that index only). The generation must outlive every index loaded from it.
  *
  * Pins: a reader holds flock(LOCK_SH) on gen-N/manifest (GENERATION_PIN) for as long as it maps
  * the generation; generation_remove() deletes a gen dir only when flock(LOCK_EX|LOCK_NB)
  * succeeds and CURRENT does not name it.
  *
  * Concurrency: one writer process writes and removes generations (it holds the data dir LOCK);
- * any number of processes open them. A generation_t is immutable after open: any number of
- * threads may read it and load from it concurrently. Errors name the file, the section or
+ * any number of processes open them. A generation_t is immutable after open except for that
+ * shared materialization, built once under an internal mutex: any number of threads may read it
+ * and load from it concurrently. Errors name the file, the section or
  * offset and the reason (BDX_ECORRUPT, BDX_EVERSION for a format version this build cannot
  * read).
  */
@@ -87,7 +90,10 @@ void generation_close(generation_t *g);
 
 /*
  * Builds an index equal to the one written: the base (bitmaps frozen over the mapping) with
- * the delta applied; index_touched() = the delta's touched slots. Caller frees *out with
+ * the delta applied (its changed bitmaps and patched columns borrowed from the generation's
+ * shared materialization, see above); index_touched() = the delta's touched slots. With
+ * GENERATION_VERIFY, CRoaring's check of each base bitmap waits for its first read
+ * (bitmap_set_frozen_trusted()); without it every bitmap is checked here. Caller frees *out with
  * index_free() before closing `g`. Returns 0, -ENOMEM or BDX_ECORRUPT.
  */
 int generation_load(const generation_t *g, index_t **out, bdx_error_t *err);

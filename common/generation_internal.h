@@ -9,6 +9,7 @@
 #ifndef BITDEX_GENERATION_INTERNAL_H
 #define BITDEX_GENERATION_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -88,11 +89,16 @@ typedef struct gen_file {
     gen_section_t *sec;
 } gen_file_t;
 
+/* What a delta materializes, built once per generation by the first generation_load() and
+ * borrowed by every index loaded from it (generation_load.c). */
+typedef struct gen_shared gen_shared_t;
+
 struct generation {
     char *dir;
     int pin_fd; /* manifest fd holding LOCK_SH, or -1 */
     uint64_t number, lsn, base_number, base_id, doc_count;
     bool has_delta;
+    bool verified; /* opened with GENERATION_VERIFY: every section's checksum matched */
     gen_file_t files[2]; /* [0] base, [1] delta (when has_delta) */
     schema_t *schema;
     const uint8_t *schema_img;
@@ -102,7 +108,14 @@ struct generation {
     uint64_t base_items;
     const uint8_t *base_bitmaps;
     uint64_t base_bitmaps_len;
+    /* delta generations: the shared materialization (NULL until the first load made it);
+     * `shared_lock` serializes its construction between concurrent loads */
+    pthread_mutex_t shared_lock;
+    gen_shared_t *shared;
 };
+
+/* Frees a generation's shared materialization (generation_close()). NULL is a no-op. */
+void gen_shared_free(gen_shared_t *sh);
 
 /* ---- little-endian helpers ---- */
 static inline void gen_put16(uint8_t *p, uint16_t v)

@@ -404,6 +404,120 @@ int valuemap_set_frozen(valuemap_t *m, int64_t key, const char *buf, size_t len)
     return bitmap_set_frozen(&e->bm, buf, len);
 }
 
+/* ---- bulk construction ---- */
+
+/* Smallest log2 table size that keeps n keys at or under the 0.7 load factor of the adds. */
+static unsigned table_log2_for(uint64_t n)
+{
+    unsigned log2 = 4;
+
+    while ((n + 1) * 10 > ((uint64_t)1 << log2) * 7)
+        log2++;
+    return log2;
+}
+
+int valuemap_load_begin(valuemap_t *m, size_t n)
+{
+    entry_t *e;
+
+    if (m->count != 0 || n > UINT32_MAX - 1)
+        return BDX_EINVAL;
+    if (n > m->cap) {
+        if ((e = realloc(m->entries, n * sizeof(*e))) == NULL)
+            return -ENOMEM;
+        m->entries = e;
+        m->cap = (uint32_t)n;
+    }
+    return 0;
+}
+
+/* Appends `key` (above every key) to the key order: the last block, or a fresh one. */
+static int order_append(valuemap_t *m, int64_t key)
+{
+    block_t *b = m->nblocks > 0 ? m->blocks[m->nblocks - 1] : NULL;
+
+    if (b == NULL || b->n == BLOCK_KEYS) {
+        if ((b = malloc(sizeof(*b))) == NULL)
+            return -ENOMEM;
+        b->n = 0;
+        if (insert_block(m, m->nblocks, b) != 0) {
+            free(b);
+            return -ENOMEM;
+        }
+    }
+    b->keys[b->n++] = key;
+    return 0;
+}
+
+int valuemap_load_frozen(valuemap_t *m, int64_t key, const char *buf, size_t len, bool trusted)
+{
+    entry_t *e;
+    uint32_t containers;
+    int rc;
+
+    if (m->count > 0 && key <= m->entries[m->count - 1].key)
+        return BDX_EINVAL;
+    if (m->count == m->cap) {
+        uint32_t cap = m->cap ? m->cap + m->cap / 2 : 8;
+        if ((e = realloc(m->entries, (size_t)cap * sizeof(*e))) == NULL)
+            return -ENOMEM;
+        m->entries = e;
+        m->cap = cap;
+    }
+    e = &m->entries[m->count];
+    bitmap_init(&e->bm);
+    if (trusted) {
+        if ((rc = bitmap_frozen_containers(buf, len, &containers)) != 0)
+            return rc;
+        if (containers == 0)
+            return BDX_ECORRUPT; /* the map never holds an empty bitmap */
+        rc = bitmap_set_frozen_trusted(&e->bm, buf, len);
+    } else {
+        const roaring_bitmap_t *view;
+        if ((rc = bitmap_view(buf, len, &view)) != 0)
+            return rc;
+        rc = roaring_bitmap_is_empty(view) ? BDX_ECORRUPT : 0;
+        bitmap_view_free(view);
+        if (rc == 0)
+            rc = bitmap_set_frozen(&e->bm, buf, len);
+    }
+    if (rc != 0)
+        return rc;
+    if (order_append(m, key) != 0) {
+        bitmap_release(&e->bm);
+        return -ENOMEM;
+    }
+    e->key = key;
+    m->count++;
+    return 0;
+}
+
+int valuemap_load_end(valuemap_t *m)
+{
+    enum { AHEAD = 16 }; /* table positions prefetched ahead of the insert */
+    unsigned log2 = table_log2_for(m->count);
+    uint32_t *table = calloc((size_t)1 << log2, sizeof(*table));
+    uint32_t mask = ((uint32_t)1 << log2) - 1;
+
+    if (table == NULL)
+        return -ENOMEM;
+    free(m->table);
+    m->table = table;
+    m->log2 = log2;
+    /* Keys are distinct (strictly ascending): no key comparisons, only the probe for an empty
+     * position; the table is far larger than the cache, so fetch positions ahead. */
+    for (uint32_t e = 0; e < m->count; e++) {
+        uint32_t i;
+        if (e + AHEAD < m->count)
+            __builtin_prefetch(&table[hash_pos(m, m->entries[e + AHEAD].key)], 1);
+        i = hash_pos(m, m->entries[e].key);
+        while (table[i] != 0)
+            i = (i + 1) & mask;
+        table[i] = e + 1;
+    }
+    return 0;
+}
+
 int valuemap_adopt(valuemap_t *m, int64_t key, roaring_bitmap_t *rb)
 {
     entry_t *e;
@@ -421,6 +535,23 @@ int valuemap_adopt(valuemap_t *m, int64_t key, roaring_bitmap_t *rb)
         return -ENOMEM;
     }
     bitmap_adopt(&e->bm, rb);
+    return 0;
+}
+
+int valuemap_borrow(valuemap_t *m, int64_t key, const roaring_bitmap_t *rb)
+{
+    entry_t *e;
+    uint32_t i;
+
+    if (rb == NULL || roaring_bitmap_is_empty(rb)) {
+        i = find(m, key);
+        if (m->table[i] != 0)
+            drop(m, i, key);
+        return 0;
+    }
+    if (entry_for(m, key, &e) != 0)
+        return -ENOMEM;
+    bitmap_borrow(&e->bm, rb);
     return 0;
 }
 

@@ -58,9 +58,29 @@ void valuemap_range(const valuemap_t *m, int64_t lo, int64_t hi, valuemap_fn fn,
  * empty bitmap (the map is then unchanged). */
 int valuemap_set_frozen(valuemap_t *m, int64_t key, const char *buf, size_t len);
 
+/*
+ * Bulk construction from a sorted key list (a generation's bitmap directory), without hashing
+ * key by key: valuemap_load_begin() on an EMPTY map reserves room for `n` keys;
+ * valuemap_load_frozen() appends keys in strictly ascending order, each frozen over its buffer
+ * as valuemap_set_frozen() does (`trusted`: the buffer's checksum was verified in this process,
+ * so CRoaring's validation is left to the first read, see bitmap_set_frozen_trusted());
+ * valuemap_load_end() builds the hash table in one pass. Between begin and end the map may only
+ * be appended to or freed (no lookups). load_begin returns 0, -ENOMEM or BDX_EINVAL (map not
+ * empty); load_frozen 0, -ENOMEM, BDX_EINVAL (key not above the last) or BDX_ECORRUPT (bad or
+ * empty bitmap; the map is unchanged); load_end 0 or -ENOMEM (the map stays unusable: free it).
+ */
+int valuemap_load_begin(valuemap_t *m, size_t n);
+int valuemap_load_frozen(valuemap_t *m, int64_t key, const char *buf, size_t len, bool trusted);
+int valuemap_load_end(valuemap_t *m);
+
 /* Sets the bitmap of `key` to `rb`, taking ownership (NULL or empty: the key is dropped).
  * 0 or -ENOMEM (rb is freed either way on failure; the map is unchanged). */
 int valuemap_adopt(valuemap_t *m, int64_t key, roaring_bitmap_t *rb);
+
+/* Sets the bitmap of `key` to `rb`, borrowed (bitmap_borrow(): read here, never written or
+ * freed; a later write copies it). NULL or empty: the key is dropped. `rb` must outlive the
+ * map's use of it. 0 or -ENOMEM (the map is unchanged). */
+int valuemap_borrow(valuemap_t *m, int64_t key, const roaring_bitmap_t *rb);
 
 /* The slot holding `key`'s bitmap, or NULL. Borrowed; valid until the next write. Lets the
  * generation writer tell a bitmap still frozen over a base mapping from a changed one. */

@@ -314,6 +314,7 @@ static int open_index(reader_t *r, const char *name, bdx_error_t *err)
     schema_t *schema = NULL;
     load_ctx_t ctx;
     struct timespec t0;
+    int64_t open_ms;
     int rc;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -329,6 +330,7 @@ static int open_index(reader_t *r, const char *name, bdx_error_t *err)
     schema_free(schema);
     if ((rc = open_current(r, ri, &ri->gen, &ri->gen_number, err)) != 0)
         goto fail;
+    open_ms = ms_since(&t0);
     ctx = (load_ctx_t){ri, ri->gen};
     if ((rc = replica_open(name, &ri->limits, load_instance, &ctx, &ri->rep, err)) != 0)
         goto fail;
@@ -355,10 +357,11 @@ static int open_index(reader_t *r, const char *name, bdx_error_t *err)
     pthread_rwlock_unlock(&r->lock);
     log_info("reader", "index opened",
              "index=%s generation=%" PRIu64 " lsn=%" PRIu64 " docs=%llu mapped_bytes=%" PRIu64
-             " ms=%lld",
+             " open_ms=%lld ms=%lld",
              name, ri->gen_number, replica_lsn(ri->rep),
              (unsigned long long)(ri->gen != NULL ? generation_doc_count(ri->gen) : 0),
-             ri->gen != NULL ? generation_mapped_bytes(ri->gen) : 0, (long long)ms_since(&t0));
+             ri->gen != NULL ? generation_mapped_bytes(ri->gen) : 0, (long long)open_ms,
+             (long long)ms_since(&t0));
     return 0;
 fail:
     rindex_free(ri);

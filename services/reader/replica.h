@@ -55,8 +55,12 @@ typedef struct replica_pair replica_pair_t;
 
 /*
  * Builds one instance: sets *ix to a new index (ownership passes to the replica) and *lsn to the
- * last LSN it contains. Called twice per pair; both calls must give equal indexes at one LSN
- * (e.g. generation_load() twice over one mapped generation). Returns 0 or an error with `err`.
+ * last LSN it contains. Called twice per pair, *concurrently from two threads* (the caller's and
+ * one the replica starts; one after the other only when no thread can be started), with the
+ * same `arg`: it must be safe to run twice at once (generation_load() over one generation is).
+ * Both calls must give equal indexes at one LSN (e.g. generation_load() twice over one mapped
+ * generation). On failure it leaves *ix NULL or a complete index (the replica frees it).
+ * Returns 0 or an error with `err`.
  */
 typedef int (*replica_load_fn)(void *arg, index_t **ix, uint64_t *lsn, bdx_error_t *err);
 
@@ -77,7 +81,8 @@ typedef struct replica_snap {
 } replica_snap_t;
 
 /*
- * Opens the replica of index `name` (copied): builds its first pair with two calls of `load`.
+ * Opens the replica of index `name` (copied): builds its first pair with two concurrent calls of
+ * `load` (see replica_load_fn).
  * `limits` (NULL: defaults; copied) validate frames as the writer did. The replica starts not
  * ready (replica_set_ready()). Caller closes *out with replica_close().
  * Returns 0, load's error, BDX_EINVAL (the two loads disagree on the LSN) or -ENOMEM.
@@ -120,7 +125,8 @@ void replica_acquire(replica_t *rep, replica_snap_t *snap);
 void replica_release(replica_t *rep, replica_snap_t *snap);
 
 /*
- * Replaces the pair: builds a new one with two calls of `load` (off the apply lock), catches it
+ * Replaces the pair: builds a new one with two concurrent calls of `load` (off the apply lock;
+ * see replica_load_fn), catches it
  * up to replica_lsn() with `catchup` (may be NULL: the new pair must then already be at or past
  * it), once without the lock and then, under the apply lock, the last few frames; then publishes
  * it (new queries read it) and, after the queries on the old pair have released it, frees the

@@ -343,3 +343,37 @@ Test(bitmap, frozen_slot_first_reads_race_safely)
     }
     roaring_bitmap_free(src);
 }
+
+/* bitmap_set_frozen_trusted(): O(1) checks only, the view on the first read, copy-on-write. */
+Test(bitmap, frozen_trusted_checks_header_only)
+{
+    roaring_bitmap_t *rb = roaring_bitmap_create();
+    bitmap_t slot = BITMAP_INIT;
+    char *buf;
+    size_t n;
+    uint32_t containers;
+
+    seed_init();
+    for (int i = 0; i < 3000; i++)
+        roaring_bitmap_add(rb, (uint32_t)(rnd() % 1000000));
+    n = freeze(rb, &buf);
+    cr_assert_eq(bitmap_frozen_containers(buf, n, &containers), 0);
+    cr_assert_eq(containers, roaring_bitmap_get_cardinality(rb) > 0 ? 16 : 0);
+    cr_assert_eq(bitmap_set_frozen_trusted(&slot, buf, n), 0);
+    cr_assert_eq(slot.kind, BITMAP_FROZEN);
+    cr_assert_null(atomic_load(&slot.rb), "no view made at set");
+    cr_assert(roaring_bitmap_equals(bitmap_get(&slot), rb));
+    roaring_bitmap_add(bitmap_mut(&slot), 5000001);
+    cr_assert(bitmap_is_owned(&slot));
+    cr_assert_eq(roaring_bitmap_get_cardinality(bitmap_get(&slot)),
+                 roaring_bitmap_get_cardinality(rb) + 1);
+    /* what the header shows is refused: misaligned, short, bad cookie, too many containers */
+    cr_assert_eq(bitmap_set_frozen_trusted(&slot, buf + 1, n - 1), BDX_ECORRUPT);
+    cr_assert_eq(slot.kind, BITMAP_EMPTY);
+    cr_assert_eq(bitmap_set_frozen_trusted(&slot, buf, 3), BDX_ECORRUPT);
+    cr_assert_eq(bitmap_set_frozen_trusted(&slot, buf, n - 1), BDX_ECORRUPT);
+    cr_assert_eq(bitmap_set_frozen_trusted(&slot, buf, 8), BDX_ECORRUPT);
+    bitmap_release(&slot);
+    free(buf);
+    bitmap_free_roaring(rb);
+}

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -560,6 +561,107 @@ Test(generation, base_and_deltas_roundtrip)
 
         index_free(l3);
         generation_close(g3);
+        index_free(src);
+        schema_free(s);
+        rm_rf(dir);
+        free(dir);
+    }
+}
+
+/* ---- loads of one generation on two threads (a reader's replica pair) ---- */
+
+typedef struct load_arg {
+    const generation_t *g;
+    index_t *ix;
+    int rc;
+} load_arg_t;
+
+static void *load_thread(void *arg)
+{
+    load_arg_t *a = arg;
+    bdx_error_t err;
+
+    a->rc = generation_load(a->g, &a->ix, &err);
+    return NULL;
+}
+
+Test(generation, parallel_loads_equal_sequential_and_write_independently)
+{
+    uint64_t seed = test_seed();
+    rng_t r = {seed};
+
+    for (int round = 0; round < 6; round++) {
+        char *dir = make_dir();
+        schema_t *s = rand_schema(&r);
+        uint32_t nslots = 50 + (uint32_t)below(&r, 3000);
+        index_t *src = build(&r, s, nslots), *l1, *seq;
+        generation_t *g1;
+        generation_write_stats_t st;
+        bdx_error_t err;
+
+        cr_assert_eq(generation_write(src, 1, 100, NULL, dir, &st, &err), 0, "%s",
+                     bdx_error_message(&err));
+        g1 = open_gen(dir, 1, GENERATION_VERIFY);
+        cr_assert_eq(generation_load(g1, &l1, &err), 0, "%s", bdx_error_message(&err));
+        index_t *both[2] = {src, l1};
+        for (uint32_t i = 0; i < nslots / 20 + 1; i++)
+            rand_write(&r, both, 2, nslots + 32);
+        cr_assert_eq(generation_write(l1, 2, 200, g1, dir, &st, &err), 0, "%s",
+                     bdx_error_message(&err));
+        /* base (gen 1) and base + delta (gen 2), verified (lazy bitmap checks) or not */
+        for (int v = 0; v < 4; v++) {
+            generation_t *g = open_gen(dir, v < 2 ? 1 : 2, v % 2 == 0 ? GENERATION_VERIFY : 0);
+            const index_t *want = v < 2 ? l1 : src; /* l1 moved on after gen 1 was written */
+            load_arg_t a[2] = {{g, NULL, 0}, {g, NULL, 0}};
+            pthread_t t[2];
+            if (v < 2) {
+                cr_assert_eq(generation_load(g, &seq, &err), 0, "%s", bdx_error_message(&err));
+                want = seq;
+            }
+            for (int i = 0; i < 2; i++)
+                cr_assert_eq(pthread_create(&t[i], NULL, load_thread, &a[i]), 0);
+            for (int i = 0; i < 2; i++) {
+                pthread_join(t[i], NULL);
+                cr_assert_eq(a[i].rc, 0, "seed %" PRIu64 " round %d", seed, round);
+                same_index(want, a[i].ix);
+            }
+            if (v >= 2) {
+                /* the delta's changed bitmaps are materialized once and borrowed by both */
+                int shared = 0;
+                const bitmap_t *alive[2] = {&a[0].ix->alive, &a[1].ix->alive};
+                for (size_t f = 0; f < s->filter_count; f++)
+                    for (int k = 0; k < 2; k++) {
+                        const bitmap_t *p0 = k ? &a[0].ix->filters[f].exists
+                                               : &a[0].ix->filters[f].null;
+                        const bitmap_t *p1 = k ? &a[1].ix->filters[f].exists
+                                               : &a[1].ix->filters[f].null;
+                        cr_assert_eq(p0->kind, p1->kind);
+                        if (p0->kind == BITMAP_BORROWED) {
+                            cr_assert_eq(p0->rb, p1->rb, "a changed bitmap copied per index");
+                            shared++;
+                        }
+                    }
+                cr_assert_eq(alive[0]->kind, alive[1]->kind);
+                if (alive[0]->kind == BITMAP_BORROWED) {
+                    cr_assert_eq(alive[0]->rb, alive[1]->rb);
+                    shared++;
+                }
+                cr_assert_gt(shared, 0, "seed %" PRIu64 " round %d: nothing shared", seed, round);
+            }
+            /* each instance copies on write: writes to one leave the other equal to `want` */
+            index_t *one[1] = {a[0].ix};
+            for (uint32_t i = 0; i < nslots / 10 + 1; i++)
+                rand_write(&r, one, 1, nslots + 32);
+            same_index(want, a[1].ix);
+            same_queries(&r, want, a[1].ix, 10);
+            index_free(a[0].ix);
+            index_free(a[1].ix);
+            if (v < 2)
+                index_free(seq);
+            generation_close(g);
+        }
+        index_free(l1);
+        generation_close(g1);
         index_free(src);
         schema_free(s);
         rm_rf(dir);

@@ -283,3 +283,84 @@ Test(valuemap, frozen_adopt_visit)
         free(bufs[k]);
     }
 }
+
+/* valuemap_load_*: a map built in bulk from sorted frozen buffers equals one built by
+ * valuemap_set_frozen() key by key, for reads and for the writes that follow. */
+Test(valuemap, bulk_load_equals_incremental)
+{
+    enum { N = 5000 };
+    valuemap_t *bulk, *inc;
+    int64_t *keys = malloc(N * sizeof(*keys));
+    char **bufs = calloc(N, sizeof(*bufs));
+    size_t *lens = calloc(N, sizeof(*lens));
+    char empty[64] __attribute__((aligned(32)));
+    int64_t k = -1000;
+
+    seed_init();
+    for (int trusted = 0; trusted < 2; trusted++) {
+        cr_assert_eq(valuemap_new(&bulk), 0);
+        cr_assert_eq(valuemap_new(&inc), 0);
+        cr_assert_eq(valuemap_load_begin(bulk, N), 0);
+        for (int i = 0; i < N; i++) {
+            roaring_bitmap_t *rb = roaring_bitmap_create();
+            size_t n = 1 + rnd() % 20;
+            k += 1 + (int64_t)(rnd() % 1000);
+            keys[i] = k;
+            for (size_t j = 0; j < n; j++)
+                roaring_bitmap_add(rb, (uint32_t)(rnd() % 200000));
+            lens[i] = bitmap_freeze_size(rb);
+            bufs[i] = aligned_alloc(BITMAP_FROZEN_ALIGN, (lens[i] + 31) / 32 * 32);
+            bitmap_freeze_to(rb, bufs[i]);
+            bitmap_free_roaring(rb);
+            cr_assert_eq(valuemap_load_frozen(bulk, keys[i], bufs[i], lens[i], trusted), 0);
+            cr_assert_eq(valuemap_set_frozen(inc, keys[i], bufs[i], lens[i]), 0);
+        }
+        /* refused, changing nothing: a key not above the last, an empty or bad bitmap */
+        cr_assert_eq(valuemap_load_frozen(bulk, keys[N - 1], bufs[0], lens[0], trusted),
+                     BDX_EINVAL);
+        bitmap_freeze_to(NULL, empty);
+        cr_assert_eq(valuemap_load_frozen(bulk, k + 1, empty, bitmap_freeze_size(NULL), trusted),
+                     BDX_ECORRUPT);
+        cr_assert_eq(valuemap_load_frozen(bulk, k + 1, bufs[0] + 1, lens[0], trusted),
+                     BDX_ECORRUPT);
+        cr_assert_eq(valuemap_load_end(bulk), 0);
+        cr_assert_eq(valuemap_count(bulk), N);
+        /* a second bulk load needs an empty map */
+        cr_assert_eq(valuemap_load_begin(bulk, 1), BDX_EINVAL);
+        for (int i = 0; i < N; i++) {
+            const bitmap_t *slot = valuemap_slot(bulk, keys[i]);
+            cr_assert(slot != NULL && slot->kind == BITMAP_FROZEN && slot->frozen == bufs[i]);
+            cr_assert(roaring_bitmap_equals(valuemap_get(bulk, keys[i]), valuemap_get(inc, keys[i])),
+                      "key %lld " SEEDFMT, (long long)keys[i], SEEDARG);
+        }
+        cr_assert_null(valuemap_get(bulk, k + 7));
+        cr_assert_null(valuemap_get(bulk, keys[0] - 1));
+        /* writes after the load: copy-on-write adds and removes, new keys, dropped keys */
+        for (int round = 0; round < 20000; round++) {
+            int64_t key = rnd() % 3 == 0 ? k + 1 + (int64_t)(rnd() % 500) : keys[rnd() % N];
+            uint32_t slot = (uint32_t)(rnd() % 200000);
+            if (rnd() % 2 == 0) {
+                cr_assert_eq(valuemap_add(bulk, key, slot), 0);
+                cr_assert_eq(valuemap_add(inc, key, slot), 0);
+            } else {
+                const roaring_bitmap_t *rb = valuemap_get(inc, key);
+                if (rb != NULL && roaring_bitmap_get_cardinality(rb) > 0)
+                    slot = roaring_bitmap_minimum(rb);
+                cr_assert_eq(valuemap_remove(bulk, key, slot), 0);
+                cr_assert_eq(valuemap_remove(inc, key, slot), 0);
+            }
+        }
+        cr_assert_eq(valuemap_count(bulk), valuemap_count(inc));
+        for (int i = 0; i < N; i++) {
+            const roaring_bitmap_t *a = valuemap_get(bulk, keys[i]), *b = valuemap_get(inc, keys[i]);
+            cr_assert((a == NULL) == (b == NULL) && (a == NULL || roaring_bitmap_equals(a, b)));
+        }
+        valuemap_free(bulk);
+        valuemap_free(inc);
+        for (int i = 0; i < N; i++)
+            free(bufs[i]);
+    }
+    free(keys);
+    free(bufs);
+    free(lens);
+}

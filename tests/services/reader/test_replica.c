@@ -825,3 +825,58 @@ Test(replica, figures)
     free(m);
     schema_free(schema);
 }
+
+/* ---- the two loads of a pair run at once ---- */
+
+typedef struct overlap {
+    schema_t *schema;
+    atomic_int in_flight, calls, overlapped, fail_second;
+} overlap_t;
+
+/* Waits (up to 5 s) for the other load of the pair to be in flight too. */
+static int load_overlapping(void *arg, index_t **ix, uint64_t *lsn, bdx_error_t *err)
+{
+    overlap_t *o = arg;
+    int call = atomic_fetch_add(&o->calls, 1);
+
+    atomic_fetch_add(&o->in_flight, 1);
+    for (int i = 0; i < 5000 && atomic_load(&o->in_flight) < 2; i++)
+        usleep(1000);
+    if (atomic_load(&o->in_flight) >= 2)
+        atomic_fetch_add(&o->overlapped, 1);
+    *lsn = 7;
+    if (atomic_load(&o->fail_second) && call == 1)
+        return bdx_error_set(err, BDX_ECORRUPT, "load %d failed", call);
+    return index_new(o->schema, ix, err);
+}
+
+Test(replica, pair_loads_run_concurrently)
+{
+    overlap_t o = {.schema = make_schema()};
+    replica_t *rep;
+    bdx_error_t err = {0};
+    replica_snap_t s;
+
+    cr_assert_eq(replica_open("images", NULL, load_overlapping, &o, &rep, &err), 0, "%s",
+                 bdx_error_message(&err));
+    cr_assert_eq(atomic_load(&o.calls), 2);
+    cr_assert_eq(atomic_load(&o.overlapped), 2, "the two loads of a pair ran one after the other");
+    replica_acquire(rep, &s);
+    cr_assert_eq(s.lsn, 7);
+    replica_release(rep, &s);
+    /* a switch loads its pair the same way; one failed load fails the switch, nothing leaks */
+    atomic_store(&o.calls, 0);
+    atomic_store(&o.in_flight, 0);
+    atomic_store(&o.fail_second, 1);
+    cr_assert_eq(replica_switch(rep, load_overlapping, &o, NULL, NULL, &err), BDX_ECORRUPT);
+    cr_assert(strstr(err.msg, "load 1 failed") != NULL, "%s", err.msg);
+    atomic_store(&o.calls, 0);
+    atomic_store(&o.in_flight, 0);
+    atomic_store(&o.overlapped, 0);
+    atomic_store(&o.fail_second, 0);
+    cr_assert_eq(replica_switch(rep, load_overlapping, &o, NULL, NULL, &err), 0, "%s",
+                 bdx_error_message(&err));
+    cr_assert_eq(atomic_load(&o.overlapped), 2);
+    replica_close(rep);
+    schema_free(o.schema);
+}
