@@ -238,9 +238,9 @@ static int info_from(const char *name, const query_snapshot_t *snap, Bitdex__V1_
     out->schema = schema;
     out->document_count = index_doc_count(snap->ix);
     out->applied_lsn = snap->lsn;
-    /* TODO: generation, checkpoint LSN, the writer's committed LSN and prefilters, once the
-     * source reports them (replicas and Watch); until then committed = applied. */
-    out->committed_lsn = snap->lsn;
+    out->generation = snap->generation;
+    out->checkpoint_lsn = snap->checkpoint_lsn;
+    out->committed_lsn = snap->committed_lsn > snap->lsn ? snap->committed_lsn : snap->lsn;
     return 0;
 }
 

@@ -39,6 +39,8 @@ typedef struct rindex {
     follow_t *follow;
     generation_t *gen;   /* generation of the current pair (mapped, pinned), or NULL */
     uint64_t gen_number; /* its number; 0 = none (empty index) */
+    /* the same two, for queries (GetIndex): written after a switch, read by any thread */
+    _Atomic uint64_t shown_gen, shown_lsn;
     atomic_uint refs;    /* queries holding a snapshot */
 } rindex_t;
 
@@ -341,6 +343,8 @@ static int open_index(reader_t *r, const char *name, bdx_error_t *err)
     if (rc != 0)
         goto fail;
     follow_set_committed(ri->follow, committed_of(r, name));
+    atomic_store(&ri->shown_gen, ri->gen_number);
+    atomic_store(&ri->shown_lsn, ri->gen != NULL ? generation_lsn(ri->gen) : 0);
     pthread_rwlock_wrlock(&r->lock);
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 8;
@@ -412,6 +416,8 @@ static void check_generation(reader_t *r, rindex_t *ri)
     generation_close(ri->gen); /* the old pair is freed: unpin and unmap */
     ri->gen = g;
     ri->gen_number = number;
+    atomic_store(&ri->shown_gen, number);
+    atomic_store(&ri->shown_lsn, generation_lsn(g));
     log_info("reader", "generation switched",
              "index=%s generation=%" PRIu64 " checkpoint_lsn=%" PRIu64 " lsn=%" PRIu64 " ms=%lld",
              ri->name, number, generation_lsn(g), replica_lsn(ri->rep), (long long)ms_since(&t0));
@@ -540,6 +546,11 @@ static int source_acquire(void *ctx, const char *index, query_snapshot_t *out, b
     out->ix = h->snap.ix;
     out->lsn = h->snap.lsn;
     out->limits = &ri->limits;
+    out->generation = atomic_load(&ri->shown_gen);
+    out->checkpoint_lsn = atomic_load(&ri->shown_lsn);
+    out->committed_lsn = committed_of(r, index);
+    if (out->committed_lsn == FOLLOW_UNBOUNDED)
+        out->committed_lsn = out->lsn;
     out->token = h;
     return 0;
 }

@@ -294,7 +294,13 @@ static int src_acquire(void *ctx, const char *index, query_snapshot_t *out, bdx_
     if (strcmp(index, "images") != 0)
         return bdx_error_set(err, BDX_ENOTFOUND, "index \"%s\" not found", index);
     atomic_fetch_add(&held, 1);
-    *out = (query_snapshot_t){ix, LSN, &limits, ctx};
+    *out = (query_snapshot_t){.ix = ix,
+                              .lsn = LSN,
+                              .limits = &limits,
+                              .generation = 7,
+                              .checkpoint_lsn = LSN - 2,
+                              .committed_lsn = LSN + 5,
+                              .token = ctx};
     return 0;
 }
 
@@ -1070,6 +1076,10 @@ Test(query_service, list_and_get_index)
     cr_assert_eq(st, GRPC_STATUS_OK, "%s", details);
     cr_expect_str_eq(g->index->index, "images");
     cr_expect_eq(g->index->document_count, live);
+    cr_expect_eq(g->index->applied_lsn, LSN);
+    cr_expect_eq(g->index->generation, 7);
+    cr_expect_eq(g->index->checkpoint_lsn, LSN - 2);
+    cr_expect_eq(g->index->committed_lsn, LSN + 5);
     cr_assert_not_null(g->index->schema);
     cr_expect_eq(g->index->schema->n_filter_fields, NF);
     cr_expect_eq(g->index->schema->n_sort_fields, NS);
