@@ -1261,6 +1261,12 @@ def main():
         last = run.model.last
         for c in (ca, cb):
             info = check_converged(c, last)
+            # generations were published all along: the reader switched to them
+            check(info.generation > 0 and 0 < info.checkpoint_lsn <= last,
+                  "reader GetIndex: generation %d, checkpoint LSN %d (last LSN %d)",
+                  info.generation, info.checkpoint_lsn, last)
+            check(info.committed_lsn >= last, "reader GetIndex: committed LSN %d < %d",
+                  info.committed_lsn, last)
         ca.close()
         cb.close()
         gens = sorted(os.listdir(os.path.join(run.data, "indexes", INDEX)))
