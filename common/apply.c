@@ -101,20 +101,19 @@ static int find_name(const void *first, size_t size, size_t count, const char *n
 
 static int filter_find(const schema_t *s, const char *name, int *memo)
 {
-    return find_name(&s->filter_fields[0].name, sizeof(s->filter_fields[0]), s->filter_count,
-                     name, memo);
+    return find_name(&s->filter_fields[0].name, sizeof(s->filter_fields[0]), s->filter_count, name,
+                     memo);
 }
 
 static int sort_find(const schema_t *s, const char *name, int *memo)
 {
-    return find_name(&s->sort_fields[0].name, sizeof(s->sort_fields[0]), s->sort_count, name,
-                     memo);
+    return find_name(&s->sort_fields[0].name, sizeof(s->sort_fields[0]), s->sort_count, name, memo);
 }
 
 static int stored_find(const schema_t *s, const char *name, int *memo)
 {
-    return find_name(&s->stored_fields[0].name, sizeof(s->stored_fields[0]), s->stored_count,
-                     name, memo);
+    return find_name(&s->stored_fields[0].name, sizeof(s->stored_fields[0]), s->stored_count, name,
+                     memo);
 }
 
 /* The memo entry of position j of a document's filter (kind 0), sort (1) or stored (2) list;
@@ -202,8 +201,8 @@ static int check_values(checker_t *c, where_t w, const schema_filter_field_t *f,
     for (size_t k = 0; k < n; k++) {
         w.value = k;
         if (values[k]->kind_case == BITDEX__V1__VALUE__KIND_NULL_VALUE)
-            return fail(c, &w, BDX_EINVAL,
-                        "null is not allowed in a list of values (field \"%s\")", f->name);
+            return fail(c, &w, BDX_EINVAL, "null is not allowed in a list of values (field \"%s\")",
+                        f->name);
         if ((rc = check_value(c, &w, f, values[k])) != 0)
             return rc;
     }
@@ -211,8 +210,8 @@ static int check_values(checker_t *c, where_t w, const schema_filter_field_t *f,
 }
 
 /* A FieldValue at `w`; *field_out receives the field's index. */
-static int check_field_value(checker_t *c, where_t w, const Bitdex__V1__FieldValue *fv,
-                             int *memo, int *field_out)
+static int check_field_value(checker_t *c, where_t w, const Bitdex__V1__FieldValue *fv, int *memo,
+                             int *field_out)
 {
     const schema_filter_field_t *f;
     const char *kind;
@@ -277,8 +276,7 @@ static int check_sort_value(checker_t *c, where_t w, const Bitdex__V1__SortField
     case BITDEX__V1__SORT_FIELD_VALUE__KIND_NULL_VALUE:
         return 0;
     default:
-        return fail(c, &w, BDX_EINVAL, "value or null_value required (sort field \"%s\")",
-                    f->name);
+        return fail(c, &w, BDX_EINVAL, "value or null_value required (sort field \"%s\")", f->name);
     }
 }
 
@@ -331,8 +329,7 @@ static int check_stored_value(checker_t *c, where_t w, const Bitdex__V1__StoredF
 static int check_once(checker_t *c, const where_t *w, size_t slot, const char *name)
 {
     if (c->seen[slot])
-        return fail(c, w, BDX_EINVAL, "field \"%s\" appears more than once in the document",
-                    name);
+        return fail(c, w, BDX_EINVAL, "field \"%s\" appears more than once in the document", name);
     c->seen[slot] = 1;
     return 0;
 }

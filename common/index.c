@@ -925,8 +925,8 @@ int index_bulk_put(index_t *ix, uint32_t slot, const index_doc_t *doc, bdx_error
         goto out;
     b = ix->bulk;
     if ((int64_t)slot <= b->last)
-        return bdx_error_set(err, BDX_EINVAL, "slot %u: bulk slots must increase (last %lld)",
-                             slot, (long long)b->last);
+        return bdx_error_set(err, BDX_EINVAL, "slot %u: bulk slots must increase (last %lld)", slot,
+                             (long long)b->last);
     if (roaring_bitmap_contains(bitmap_get(&ix->alive), slot))
         return bdx_error_set(err, BDX_EINVAL, "slot %u: bulk slots must not be live", slot);
     /* filter values: normalized (sorted, deduplicated, strings interned) in ix->cur */

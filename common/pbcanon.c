@@ -40,8 +40,8 @@ static inline bool varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
     return false;
 }
 
-static bool message_ok(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
-                       const uint8_t *end, int depth);
+static bool message_ok(const ProtobufCMessageDescriptor *desc, const uint8_t *p, const uint8_t *end,
+                       int depth);
 
 /* The descriptor of field `number`, or NULL. Fields numbered 1..n in order are found directly. */
 static inline const ProtobufCFieldDescriptor *field_of(const ProtobufCMessageDescriptor *desc,
@@ -93,8 +93,8 @@ static bool value_ok(const ProtobufCFieldDescriptor *f, unsigned wire, bool zero
     }
 }
 
-static bool message_ok(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
-                       const uint8_t *end, int depth)
+static bool message_ok(const ProtobufCMessageDescriptor *desc, const uint8_t *p, const uint8_t *end,
+                       int depth)
 {
     unsigned oneofs[MAX_ONEOFS];
     size_t n_oneofs = 0;

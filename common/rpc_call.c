@@ -40,7 +40,6 @@ static void release_bytes(rpc_call_t *c)
     }
 }
 
-
 static void destroy(rpc_call_t *c)
 {
     if (c->release)

@@ -982,7 +982,8 @@ static void index_eq(const index_t *a, const index_t *b, uint32_t nslots)
         cr_assert_eq(index_doc_filters(b, slot, &rb), 0);
         for (size_t f = 0; f < s->filter_count; f++) {
             size_t na, nb;
-            const int64_t *ka = docvalues_rec_keys(&ra, f, &na), *kb = docvalues_rec_keys(&rb, f, &nb);
+            const int64_t *ka = docvalues_rec_keys(&ra, f, &na),
+                          *kb = docvalues_rec_keys(&rb, f, &nb);
             cr_assert_eq(ra.fields[f].kind, rb.fields[f].kind, "slot %u field %zu", slot, f);
             cr_assert_eq(na, nb, "slot %u field %zu", slot, f);
             cr_assert(na == 0 || memcmp(ka, kb, na * sizeof(*ka)) == 0, "slot %u field %zu", slot,
@@ -1025,8 +1026,11 @@ static Bitdex__V1__Op *random_put(uint32_t id, bool one_by_one, uint64_t r)
 Test(apply_run, bulk_path_equals_one_by_one)
 {
     const char *env = getenv("BITDEX_TEST_SEED");
-    uint64_t seed = env != NULL ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)getpid();
-    enum { NSLOTS = 3000 };
+    uint64_t seed =
+        env != NULL ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)getpid();
+    enum {
+        NSLOTS = 3000
+    };
     index_t *a = make_index(), *b = make_index();
 
     rng = seed;

@@ -287,19 +287,45 @@ static bool check_hex(const char *hex)
 Test(pbcanon, refuses_non_canonical_forms)
 {
     /* ApplyRequest{index "i"(1), ops[0] = Op{delete(3) DeleteOp{id 5}}(2), batch_id "b"(3)} */
-    cr_assert(check_hex("0a0169" "12041a020805" "1a0162"));
+    cr_assert(check_hex("0a0169"
+                        "12041a020805"
+                        "1a0162"));
     cr_assert(check_hex(""), "the empty message");
-    cr_assert(!check_hex("1a0162" "0a0169"), "out of order");
-    cr_assert(!check_hex("0a0169" "0a0169"), "a singular field twice");
-    cr_assert(!check_hex("0a0169" "1a0162" "12041a020805"), "repeated field after a later one");
-    cr_assert(!check_hex("0a0169" "12041a020805" "1a0162" "2001"), "unknown field");
+    cr_assert(!check_hex("1a0162"
+                         "0a0169"),
+              "out of order");
+    cr_assert(!check_hex("0a0169"
+                         "0a0169"),
+              "a singular field twice");
+    cr_assert(!check_hex("0a0169"
+                         "1a0162"
+                         "12041a020805"),
+              "repeated field after a later one");
+    cr_assert(!check_hex("0a0169"
+                         "12041a020805"
+                         "1a0162"
+                         "2001"),
+              "unknown field");
     cr_assert(!check_hex("0a00"), "an empty proto3 string is left out by protobuf-c");
-    cr_assert(!check_hex("0a0169" "12051a03088500"), "padded varint");
-    cr_assert(!check_hex("0a0169" "12041a020800"), "a zero uint32 is left out");
-    cr_assert(!check_hex("0a0169" "1206" "1a020805" "1a00"), "two members of one oneof");
+    cr_assert(!check_hex("0a0169"
+                         "12051a03088500"),
+              "padded varint");
+    cr_assert(!check_hex("0a0169"
+                         "12041a020800"),
+              "a zero uint32 is left out");
+    cr_assert(!check_hex("0a0169"
+                         "1206"
+                         "1a020805"
+                         "1a00"),
+              "two members of one oneof");
     cr_assert(!check_hex("0a026900"), "NUL inside a string");
-    cr_assert(!check_hex("0a0169" "1207" "1a05088080808010"), "uint32 out of range");
-    cr_assert(!check_hex("0a0169" "12041a030805"), "length past the end");
+    cr_assert(!check_hex("0a0169"
+                         "1207"
+                         "1a05088080808010"),
+              "uint32 out of range");
+    cr_assert(!check_hex("0a0169"
+                         "12041a030805"),
+              "length past the end");
     cr_assert(!check_hex("0a81016900"), "padded length... and past the end");
     cr_assert(!check_hex("08"), "wrong wire type for a string");
     cr_assert(check_hex("12021a00"), "an empty sub-message (DeleteOp with id 0)");
