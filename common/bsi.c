@@ -136,11 +136,15 @@ int bsi_append(bsi_t *b, const uint32_t *slots, const uint64_t *values, size_t n
         if (!fits(b->bits, values[i]) || (i > 0 && slots[i] <= slots[i - 1]))
             return BDX_EINVAL;
     if (!roaring_bitmap_is_empty(ex) && slots[0] <= roaring_bitmap_maximum(ex)) {
-        /* some slot may already have a value: take the general path */
-        for (size_t i = 0; i < n; i++)
-            if ((rc = bsi_set(b, slots[i], values[i])) != 0)
-                return rc;
-        return 0;
+        /* some slot may already have a value: then take the general path */
+        for (size_t i = 0; i < n; i++) {
+            if (!roaring_bitmap_contains(ex, slots[i]))
+                continue;
+            for (size_t k = 0; k < n; k++)
+                if ((rc = bsi_set(b, slots[k], values[k])) != 0)
+                    return rc;
+            return 0;
+        }
     }
     if (make_writable(b) != 0 || (sel = malloc(n * sizeof(*sel))) == NULL)
         return -ENOMEM;

@@ -52,8 +52,8 @@ int bsi_set(bsi_t *b, uint32_t slot, uint64_t value);
 
 /*
  * Bulk form of bsi_set() for loads: sets slots[i] to values[i] for i < n. Slots must be strictly
- * ascending. When they all lie above every slot that has a value, each slice is built with one
- * batched add (the fast path); otherwise this falls back to bsi_set() per slot. Returns 0,
+ * ascending. When none of them has a value yet, each slice is built with one batched add (the
+ * fast path); otherwise this falls back to bsi_set() per slot. Returns 0,
  * -ENOMEM, or BDX_EINVAL (a value too wide or slots not ascending; nothing changed then).
  */
 int bsi_append(bsi_t *b, const uint32_t *slots, const uint64_t *values, size_t n);

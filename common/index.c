@@ -917,7 +917,6 @@ int index_bulk_put(index_t *ix, uint32_t slot, const index_doc_t *doc, bdx_error
     bulk_t *b;
     bool has[SCHEMA_MAX_SORT_FIELDS];
     uint64_t val[SCHEMA_MAX_SORT_FIELDS];
-    int64_t floor;
     int rc;
 
     if ((rc = index_check_doc(ix, doc, err)) != 0)
@@ -925,11 +924,11 @@ int index_bulk_put(index_t *ix, uint32_t slot, const index_doc_t *doc, bdx_error
     if (ix->bulk == NULL && (rc = bulk_new(ix)) != 0)
         goto out;
     b = ix->bulk;
-    floor = b->last >= 0 ? b->last : index_max_slot(ix);
-    if ((int64_t)slot <= floor)
-        return bdx_error_set(err, BDX_EINVAL,
-                             "slot %u: bulk slots must increase past every live slot (%lld)", slot,
-                             (long long)floor);
+    if ((int64_t)slot <= b->last)
+        return bdx_error_set(err, BDX_EINVAL, "slot %u: bulk slots must increase (last %lld)", slot,
+                             (long long)b->last);
+    if (roaring_bitmap_contains(bitmap_get(&ix->alive), slot))
+        return bdx_error_set(err, BDX_EINVAL, "slot %u: bulk slots must not be live", slot);
     /* filter values: normalized (sorted, deduplicated, strings interned) in ix->cur */
     docvalues_rec_clear(&ix->cur);
     for (size_t f = 0; doc->filters != NULL && f < ix->schema->filter_count; f++) {

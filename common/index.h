@@ -173,11 +173,12 @@ int index_set_stored(index_t *ix, uint32_t slot, const void *blob, size_t len);
  * Appends a new document the way a bulk load does: validated like index_put(), but its bits are
  * buffered and added in batches grouped by value (one hash lookup and one CRoaring batched add
  * per value per batch instead of one random-access add per bit), several times faster than
- * index_put() on large loads. Slots must be strictly increasing across calls and above every
- * live slot (else BDX_EINVAL). Batches are applied as the buffer fills (every ~4M values); the
- * documents of the current batch stay invisible to reads until index_bulk_flush(). Every other
- * write (and index_rebuild_perms()/index_optimize()) flushes first. Returns 0, -ENOMEM or
- * BDX_EINVAL.
+ * index_put() on large loads (and on batches of new documents: common/apply.c). Slots must be
+ * strictly increasing across the calls of one run (until index_bulk_flush() or another write)
+ * and not live (else BDX_EINVAL); the result is that of index_put() on each, in order. Batches
+ * are applied as the buffer fills (every ~4M values); the documents of the current batch stay
+ * invisible to reads until index_bulk_flush(). Every other write (and
+ * index_rebuild_perms()/index_optimize()) flushes first. Returns 0, -ENOMEM or BDX_EINVAL.
  */
 int index_bulk_put(index_t *ix, uint32_t slot, const index_doc_t *doc, bdx_error_t *err);
 

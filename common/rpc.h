@@ -253,11 +253,21 @@ const char *rpc_call_method(const rpc_call_t *call);
 char *rpc_call_peer(rpc_call_t *call);
 
 /*
- * Takes ownership of the current request message (the unary request, or the message on_recv is
- * handling); the caller frees it with protobuf_c_message_free_unpacked(msg, NULL). NULL if none
- * or already taken.
+ * Takes the current request message (the unary request, or the message on_recv is handling) out
+ * of the call: returns a copy the caller owns and frees with
+ * protobuf_c_message_free_unpacked(msg, NULL) (the rpc layer decodes into an arena of the call,
+ * common/pbarena.h, so the borrowed message itself is never the caller's). NULL if none, already
+ * taken, or out of memory.
  */
 ProtobufCMessage *rpc_call_take_message(rpc_call_t *call);
+
+/*
+ * The encoded bytes the current request message (the unary request, or the message on_recv is
+ * handling) was decoded from, and their length in *len; NULL (and 0) when there is none or it
+ * was taken. Borrowed; valid as long as the message (the call, or until on_recv / its deferred
+ * job returns).
+ */
+const uint8_t *rpc_call_message_bytes(rpc_call_t *call, size_t *len);
 
 /*
  * Attaches handler state to the call. `release(data)` (may be NULL) runs exactly once when the

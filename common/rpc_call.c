@@ -20,6 +20,7 @@
 #include "common/rpc_internal.h"
 
 #include "common/log.h"
+#include "common/pbarena.h"
 
 #include <errno.h>
 #include <grpc/byte_buffer_reader.h>
@@ -29,6 +30,15 @@
 #include <string.h>
 
 /* ---- references and teardown ---- */
+
+/* Drops the encoded bytes of the previous message. */
+static void release_bytes(rpc_call_t *c)
+{
+    if (c->has_msg_bytes) {
+        grpc_slice_unref(c->msg_bytes);
+        c->has_msg_bytes = false;
+    }
+}
 
 static void destroy(rpc_call_t *c)
 {
@@ -40,10 +50,8 @@ static void destroy(rpc_call_t *c)
                   (int)c->final_status, (int)atomic_load(&c->cancelled),
                   (double)d.tv_sec * 1e3 + d.tv_nsec / 1e6);
     }
-    if (c->request)
-        protobuf_c_message_free_unpacked(c->request, NULL);
-    if (c->cur_msg)
-        protobuf_c_message_free_unpacked(c->cur_msg, NULL);
+    pbarena_free(c->arena); /* the request / current message, if any */
+    release_bytes(c);
     while (c->md_cache) {
         rpc_md_cache_t *n = c->md_cache->next;
         free(c->md_cache->key);
@@ -89,17 +97,30 @@ rpc_send_entry_t *rpc_call_die_locked(rpc_call_t *c)
 
 /* ---- recv chain ---- */
 
-/* Decodes a whole byte buffer as `desc`; NULL when it does not decode. */
-static ProtobufCMessage *decode(grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *desc)
+/*
+ * Decodes a whole byte buffer as `desc` into the call's arena (common/pbarena.h: no malloc per
+ * field, freed at once); NULL when it does not decode. One message of a call is decoded at a
+ * time (the next only after resume() released the current one), so one arena serves them all.
+ */
+static ProtobufCMessage *decode(rpc_call_t *c, grpc_byte_buffer *bb,
+                                const ProtobufCMessageDescriptor *desc)
 {
     grpc_byte_buffer_reader r;
+    if (c->arena == NULL && (c->arena = pbarena_new()) == NULL)
+        return NULL;
     if (!grpc_byte_buffer_reader_init(&r, bb))
         return NULL;
     grpc_slice s = grpc_byte_buffer_reader_readall(&r);
     ProtobufCMessage *msg =
-        protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
-    grpc_slice_unref(s);
+        pbarena_unpack(c->arena, desc, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
     grpc_byte_buffer_reader_destroy(&r);
+    release_bytes(c);
+    if (msg != NULL) { /* kept for rpc_call_message_bytes(), as long as the message */
+        c->msg_bytes = s;
+        c->has_msg_bytes = true;
+    } else {
+        grpc_slice_unref(s);
+    }
     return msg;
 }
 
@@ -130,16 +151,16 @@ static void start_recv_locked(rpc_call_t *c)
  */
 static void resume(rpc_call_t *c)
 {
-    ProtobufCMessage *done = NULL;
     pthread_mutex_lock(&c->mu);
     if (!c->defer_pending) {
-        done = c->cur_msg;
         c->cur_msg = NULL;
+        if (c->arena != NULL && c->method && (c->method->m.kind & RPC_CLIENT_STREAMING)) {
+            pbarena_reset(c->arena); /* before the next message is decoded into it */
+            release_bytes(c);
+        }
         start_recv_locked(c);
     }
     pthread_mutex_unlock(&c->mu);
-    if (done)
-        protobuf_c_message_free_unpacked(done, NULL);
 }
 
 static void on_recv_done(rpc_tag_t *tag, bool ok)
@@ -166,7 +187,7 @@ static void on_recv_done(rpc_tag_t *tag, bool ok)
         m->on_end(c, m->ctx);
         resume(c);
     } else {
-        ProtobufCMessage *msg = decode(bb, m->request);
+        ProtobufCMessage *msg = decode(c, bb, m->request);
         grpc_byte_buffer_destroy(bb);
         if (!msg) {
             rpc_call_fail(c, BDX_EINVAL, "cannot decode %s", m->request->name);
@@ -326,7 +347,22 @@ ProtobufCMessage *rpc_call_take_message(rpc_call_t *call)
     else
         call->request = NULL;
     pthread_mutex_unlock(&call->mu);
-    return m;
+    /* the message lives in the call's arena: hand out a copy the caller owns */
+    return m != NULL ? pbarena_copy(m) : NULL;
+}
+
+const uint8_t *rpc_call_message_bytes(rpc_call_t *call, size_t *len)
+{
+    const uint8_t *p = NULL;
+
+    *len = 0;
+    pthread_mutex_lock(&call->mu);
+    if (call->has_msg_bytes && (call->cur_msg != NULL || call->request != NULL)) {
+        p = GRPC_SLICE_START_PTR(call->msg_bytes);
+        *len = GRPC_SLICE_LENGTH(call->msg_bytes);
+    }
+    pthread_mutex_unlock(&call->mu);
+    return p;
 }
 
 void rpc_call_set_data(rpc_call_t *call, void *data, void (*release)(void *data))
@@ -422,7 +458,7 @@ void rpc_call_run(rpc_call_t *c)
         resume(c);
     } else {
         const ProtobufCMessageDescriptor *d = c->method->m.request;
-        c->request = payload ? decode(payload, d) : NULL;
+        c->request = payload ? decode(c, payload, d) : NULL;
         if (!payload)
             rpc_call_fail(c, BDX_EINVAL, "missing request message %s", d->name);
         else if (!c->request)

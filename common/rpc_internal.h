@@ -152,6 +152,9 @@ struct rpc_call {
     grpc_byte_buffer *payload; /* until rpc_call_run */
     ProtobufCMessage *request; /* unary / server-streaming request */
     ProtobufCMessage *cur_msg; /* message being handled by on_recv */
+    struct pbarena *arena;     /* request / cur_msg are decoded into it (common/pbarena.h) */
+    grpc_slice msg_bytes;      /* encoded bytes of request / cur_msg, when has_msg_bytes */
+    bool has_msg_bytes;
 
     rpc_job_t job;
     bool defer_pending;

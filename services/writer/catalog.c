@@ -679,8 +679,8 @@ static int acquire(catalog_t *cat, const char *name, commit_t **out, bdx_error_t
     return found ? 0 : bdx_error_set(err, BDX_ENOTFOUND, "index %s: not found", name);
 }
 
-int catalog_apply(catalog_t *cat, const Bitdex__V1__ApplyRequest *req, bool wait,
-                  commit_result_t *res, bdx_error_t *err)
+int catalog_apply(catalog_t *cat, const Bitdex__V1__ApplyRequest *req, const void *wire,
+                  size_t wire_len, bool wait, commit_result_t *res, bdx_error_t *err)
 {
     commit_t *c;
     int rc;
@@ -688,7 +688,8 @@ int catalog_apply(catalog_t *cat, const Bitdex__V1__ApplyRequest *req, bool wait
     memset(res, 0, sizeof(*res));
     if ((rc = acquire(cat, req->index, &c, err)) != 0)
         return rc;
-    rc = wait ? commit_apply(c, req, res, err) : commit_append(c, req, res, err);
+    rc = wait ? commit_apply(c, req, wire, wire_len, res, err)
+              : commit_append(c, req, wire, wire_len, res, err);
     commit_unref(c);
     return rc;
 }

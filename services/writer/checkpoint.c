@@ -21,6 +21,7 @@
 #include "common/generation.h"
 #include "common/index.h"
 #include "common/log.h"
+#include "common/pbarena.h"
 #include "common/schema_file.h"
 #include "common/wal.h"
 
@@ -214,13 +215,18 @@ static int load_instance(checkpoint_t *ck, uint64_t number, bool verify, bdx_err
 static int catch_up(checkpoint_t *ck, uint64_t target, bdx_error_t *err)
 {
     wal_reader_t *r = NULL;
+    pbarena_t *arena; /* each frame is decoded into it, then released at once */
     uint64_t lsn = ck->ix_lsn;
     int rc;
 
     if (target <= ck->ix_lsn)
         return 0;
-    if ((rc = wal_reader_open(ck->wal_dir, ck->ix_lsn + 1, wal_log_id(ck->name), &r, err)) != 0)
+    if ((arena = pbarena_new()) == NULL)
+        return bdx_error_set(err, -ENOMEM, "out of memory");
+    if ((rc = wal_reader_open(ck->wal_dir, ck->ix_lsn + 1, wal_log_id(ck->name), &r, err)) != 0) {
+        pbarena_free(arena);
         return rc;
+    }
     while (lsn < target) {
         Bitdex__V1__ApplyRequest *req;
         apply_stats_t stats;
@@ -235,7 +241,10 @@ static int catch_up(checkpoint_t *ck, uint64_t target, bdx_error_t *err)
                                   ck->wal_dir, target, wal_reader_next_lsn(r));
             break;
         }
-        if ((req = bitdex__v1__apply_request__unpack(NULL, len, payload)) == NULL) {
+        pbarena_reset(arena);
+        req = (Bitdex__V1__ApplyRequest *)pbarena_unpack(
+            arena, &bitdex__v1__apply_request__descriptor, len, payload);
+        if (req == NULL) {
             rc = bdx_error_set(err, BDX_ECORRUPT, "wal %s: frame LSN %" PRIu64 " does not decode",
                                ck->wal_dir, lsn);
             break;
@@ -250,12 +259,12 @@ static int catch_up(checkpoint_t *ck, uint64_t target, bdx_error_t *err)
             if (batch_ids_add(ck->ids, req->batch_id, &res) == -ENOMEM)
                 rc = bdx_error_set(err, -ENOMEM, "out of memory");
         }
-        bitdex__v1__apply_request__free_unpacked(req, NULL);
         if (rc != 0)
             break;
         ck->ix_lsn = lsn;
     }
     wal_reader_close(r);
+    pbarena_free(arena);
     return rc;
 }
 

@@ -14,6 +14,8 @@
 #include "services/writer/commit.h"
 
 #include "common/log.h"
+#include "common/pbarena.h"
+#include "common/pbcanon.h"
 #include "common/wal.h"
 #include "services/writer/batch_ids.h"
 #include "services/writer/watch.h"
@@ -189,7 +191,7 @@ int commit_wait(commit_t *c, uint64_t lsn, bdx_error_t *err)
  * the comment of step k says):
  *   1. Validate the whole batch (apply_check) outside the lock: a bad op rejects it with
  *      nothing written anywhere.
- *   2. Under the commit mutex: pack the batch and append it to the WAL as ONE frame
+ *   2. Under the commit mutex: append the packed batch to the WAL as ONE frame
  *      (wal_append). Its LSN is the frame's. It is in the page cache, not durable: a process
  *      crash keeps it, a machine crash may drop it; nobody has been told about it. A failed
  *      append cuts the partial frame; nothing is applied.
@@ -202,11 +204,12 @@ int commit_wait(commit_t *c, uint64_t lsn, bdx_error_t *err)
  *      frame; a crash between 2 and 6 leaves a batch that may survive (whole) or vanish (whole),
  *      and the client, not acknowledged, retries it with its batch_id.
  */
-int commit_append(commit_t *c, const Bitdex__V1__ApplyRequest *req, commit_result_t *res,
-                  bdx_error_t *err)
+int commit_append(commit_t *c, const Bitdex__V1__ApplyRequest *req, const void *wire,
+                  size_t wire_len, commit_result_t *res, bdx_error_t *err)
 {
     const char *id = req->batch_id != NULL && req->batch_id[0] != '\0' ? req->batch_id : NULL;
     apply_stats_t stats;
+    const uint8_t *frame;
     uint8_t *buf = NULL;
     size_t len;
     uint64_t lsn;
@@ -219,10 +222,16 @@ int commit_append(commit_t *c, const Bitdex__V1__ApplyRequest *req, commit_resul
                              bdx_strerror(rc));
     if ((rc = apply_check(c->ix, &c->limits, req, err)) != 0) /* 1 */
         return rc;
-    len = protobuf_c_message_get_packed_size(&req->base);
-    if ((buf = malloc(len ? len : 1)) == NULL)
-        return bdx_error_set(err, -ENOMEM, "out of memory");
-    protobuf_c_message_pack(&req->base, buf);
+    if (wire != NULL && pbcanon_check(&bitdex__v1__apply_request__descriptor, wire, wire_len)) {
+        frame = wire; /* the received bytes are what packing would give: no need to */
+        len = wire_len;
+    } else {
+        len = protobuf_c_message_get_packed_size(&req->base);
+        if ((buf = malloc(len ? len : 1)) == NULL)
+            return bdx_error_set(err, -ENOMEM, "out of memory");
+        protobuf_c_message_pack(&req->base, buf);
+        frame = buf;
+    }
 
     pthread_mutex_lock(&c->lock);
     const batch_result_t *dup = id != NULL ? batch_ids_find(c->ids, id) : NULL;
@@ -238,7 +247,7 @@ int commit_append(commit_t *c, const Bitdex__V1__ApplyRequest *req, commit_resul
                            c->name);
         goto unlock;
     }
-    if ((rc = wal_append(c->wal, buf, len, &lsn, err)) != 0) /* 2 */
+    if ((rc = wal_append(c->wal, frame, len, &lsn, err)) != 0) /* 2 */
         goto unlock;
     if ((rc = apply_run(c->ix, req, &stats, err)) != 0) { /* 3 */
         fail_commit(c, rc);
@@ -263,10 +272,10 @@ unlock:
     return rc;
 }
 
-int commit_apply(commit_t *c, const Bitdex__V1__ApplyRequest *req, commit_result_t *res,
-                 bdx_error_t *err)
+int commit_apply(commit_t *c, const Bitdex__V1__ApplyRequest *req, const void *wire,
+                 size_t wire_len, commit_result_t *res, bdx_error_t *err)
 {
-    int rc = commit_append(c, req, res, err);
+    int rc = commit_append(c, req, wire, wire_len, res, err);
 
     return rc != 0 ? rc : commit_wait(c, res->lsn, err); /* 5 */
 }
@@ -321,6 +330,7 @@ static int replay(commit_t *c, const char *dir, uint64_t log_id, bdx_error_t *er
     uint64_t first = wal_first_lsn(c->wal), last = wal_last_lsn(c->wal), lsn = c->start_lsn, n = 0;
     struct timespec t0, t1;
     wal_reader_t *r = NULL;
+    pbarena_t *arena; /* each frame is decoded into it, then released at once */
     int rc;
 
     if (last < c->start_lsn || (last > c->start_lsn && first > c->start_lsn + 1))
@@ -334,8 +344,12 @@ static int replay(commit_t *c, const char *dir, uint64_t log_id, bdx_error_t *er
     if (first <= c->start_lsn)
         first = c->start_lsn + 1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if ((rc = wal_reader_open(dir, first, log_id, &r, err)) != 0)
+    if ((arena = pbarena_new()) == NULL)
+        return bdx_error_set(err, -ENOMEM, "out of memory");
+    if ((rc = wal_reader_open(dir, first, log_id, &r, err)) != 0) {
+        pbarena_free(arena);
         return rc;
+    }
     while (lsn < last) {
         Bitdex__V1__ApplyRequest *req;
         apply_stats_t stats;
@@ -348,7 +362,9 @@ static int replay(commit_t *c, const char *dir, uint64_t log_id, bdx_error_t *er
                                    dir, (unsigned long long)wal_reader_next_lsn(r));
             break;
         }
-        req = bitdex__v1__apply_request__unpack(NULL, len, payload);
+        pbarena_reset(arena);
+        req = (Bitdex__V1__ApplyRequest *)pbarena_unpack(
+            arena, &bitdex__v1__apply_request__descriptor, len, payload);
         if (req == NULL) {
             rc = bdx_error_set(err, BDX_ECORRUPT,
                                "wal %s: frame LSN %llu is not an ApplyRequest; run bitdex-check",
@@ -360,21 +376,19 @@ static int replay(commit_t *c, const char *dir, uint64_t log_id, bdx_error_t *er
             rc = bdx_error_set(err, rc == -ENOMEM ? rc : BDX_ECORRUPT,
                                "wal %s: frame LSN %llu cannot be applied: %s", dir,
                                (unsigned long long)lsn, bdx_error_message(&e));
-            bitdex__v1__apply_request__free_unpacked(req, NULL);
             break;
         }
         if (req->batch_id != NULL && req->batch_id[0] != '\0') {
             batch_result_t res = {lsn, stats.ops, stats.skipped};
             if (batch_ids_add(c->ids, req->batch_id, &res) == -ENOMEM) {
                 rc = bdx_error_set(err, -ENOMEM, "out of memory");
-                bitdex__v1__apply_request__free_unpacked(req, NULL);
                 break;
             }
         }
-        bitdex__v1__apply_request__free_unpacked(req, NULL);
         n++;
     }
     wal_reader_close(r);
+    pbarena_free(arena);
     if (rc != 0)
         return rc;
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -339,8 +339,10 @@ static void do_apply(catalog_t *cat, rpc_call_t *call, const ProtobufCMessage *m
     Bitdex__V1__ApplyResponse resp = BITDEX__V1__APPLY_RESPONSE__INIT;
     commit_result_t res;
     bdx_error_t err = {0};
+    size_t len;
+    const uint8_t *wire = rpc_call_message_bytes(call, &len);
 
-    if (catalog_apply(cat, req, true, &res, &err) != 0) {
+    if (catalog_apply(cat, req, wire, len, true, &res, &err) != 0) {
         rpc_call_fail_error(call, &err);
         return;
     }
@@ -397,6 +399,8 @@ static void stream_batch_work(rpc_call_t *call, void *arg)
     stream_t *st = rpc_call_data(call);
     commit_result_t res;
     bdx_error_t err = {0};
+    const uint8_t *wire;
+    size_t len;
 
     if (st->failed)
         return;
@@ -417,7 +421,8 @@ static void stream_batch_work(rpc_call_t *call, void *arg)
         stream_fail(st, call, &err);
         return;
     }
-    if (catalog_apply(st->cat, req, false, &res, &err) != 0) {
+    wire = rpc_call_message_bytes(call, &len);
+    if (catalog_apply(st->cat, req, wire, len, false, &res, &err) != 0) {
         stream_fail(st, call, &err);
         return;
     }
