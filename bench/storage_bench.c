@@ -55,8 +55,19 @@
 #define MAX_REPS 20
 
 /* Filter and sort field numbers of loader_schema(). */
-enum { F_NSFW = 0, F_TAGS = 3, F_HAS_META = 7, F_COUNT = 12 };
-enum { S_SORT_AT = 0, S_REACTION, S_COMMENT, S_COLLECTED, S_COUNT };
+enum {
+    F_NSFW = 0,
+    F_TAGS = 3,
+    F_HAS_META = 7,
+    F_COUNT = 12
+};
+enum {
+    S_SORT_AT = 0,
+    S_REACTION,
+    S_COMMENT,
+    S_COLLECTED,
+    S_COUNT
+};
 
 typedef struct options {
     const char *data, *out, *json, *md;
@@ -259,7 +270,8 @@ static int apply_changes(index_t *ix, const dataset_t *ds, rng_t *rng, uint64_t 
             s[S_SORT_AT] = (index_doc_sort_t){true, ds->sort_at[o]};
         if (rng_below(rng, 100) < 10) {
             nsfw = ds->nsfw_level[o];
-            f[F_NSFW] = (index_doc_filter_t){.present = true, .values = {.ints = &nsfw, .count = 1}};
+            f[F_NSFW] =
+                (index_doc_filter_t){.present = true, .values = {.ints = &nsfw, .count = 1}};
         }
         uint64_t nt = ds->tag_off[r + 1] - ds->tag_off[r];
         if (nt > 0 && nt < 256 && rng_below(rng, 100) < 30) {
@@ -267,7 +279,8 @@ static int apply_changes(index_t *ix, const dataset_t *ds, rng_t *rng, uint64_t 
             uint64_t ot = ds->tag_off[o + 1] - ds->tag_off[o];
             if (ot > 0)
                 tags[rng_below(rng, nt)] = ds->tag_ids[ds->tag_off[o] + rng_below(rng, ot)];
-            f[F_TAGS] = (index_doc_filter_t){.present = true, .values = {.ints = tags, .count = nt}};
+            f[F_TAGS] =
+                (index_doc_filter_t){.present = true, .values = {.ints = tags, .count = nt}};
         }
         if (rng_below(rng, 100) < 10) {
             meta = (ds->flags[r] & DATASET_HAS_META) == 0;
@@ -339,8 +352,7 @@ static void json_mem(FILE *f, const char *name, const index_memory_t *m, uint64_
 
 static void json_write(FILE *f, const char *name, const write_fig_t *w, const char *tail)
 {
-    fprintf(f,
-            "    \"%s\": {\"reps\": %u, \"median_ms\": %.1f, \"ms\": [", name, w->n, w->med_ms);
+    fprintf(f, "    \"%s\": {\"reps\": %u, \"median_ms\": %.1f, \"ms\": [", name, w->n, w->med_ms);
     for (unsigned i = 0; i < w->n; i++)
         fprintf(f, "%s%.1f", i ? ", " : "", w->ms[i]);
     fprintf(f, "], \"bytes\": %llu, \"files\": %llu, \"items\": %llu, \"slots\": %llu}%s\n",
@@ -362,8 +374,9 @@ static void json_load(FILE *f, const char *name, const load_fig_t *l, uint64_t d
 
 static void write_json(const report_t *r, FILE *f)
 {
-    fprintf(f, "{\n  \"benchmark\": \"bitdex-bench-storage\",\n  \"format\": 1,\n  \"date\": \"%s\",\n",
-            r->when);
+    fprintf(
+        f, "{\n  \"benchmark\": \"bitdex-bench-storage\",\n  \"format\": 1,\n  \"date\": \"%s\",\n",
+        r->when);
     fprintf(f,
             "  \"machine\": {\"cpu\": \"%s\", \"nproc\": %ld, \"kernel\": \"%s\", "
             "\"loadavg_before\": \"%s\", \"loadavg_after\": \"%s\"},\n",
@@ -406,8 +419,9 @@ static void write_md(const report_t *r, FILE *f)
     fprintf(f, "# bitdex storage benchmark: %llu documents\n\n", (unsigned long long)r->docs);
     fprintf(f, "%s · %s · %ld cores · kernel %s · load average before/after: %.14s / %.14s\n\n",
             r->when, r->cpu, r->nproc, r->kernel, r->loadavg[0], r->loadavg[1]);
-    fprintf(f, "| checkpoint | median ms (of %u) | MB written | vs full (time / bytes) |\n"
-               "|---|---:|---:|---:|\n",
+    fprintf(f,
+            "| checkpoint | median ms (of %u) | MB written | vs full (time / bytes) |\n"
+            "|---|---:|---:|---:|\n",
             r->full.n);
     fprintf(f, "| full base (gen-1) | %.0f | %.1f | 1 / 1 |\n", r->full.med_ms,
             (double)r->full.bytes / mb);
@@ -422,8 +436,9 @@ static void write_md(const report_t *r, FILE *f)
             "Updates: %llu + %llu index_merge calls in %.0f + %.0f ms.\n\n",
             r->perms_s, (unsigned long long)r->changed1, (unsigned long long)r->changed2,
             r->change1_ms, r->change2_ms);
-    fprintf(f, "| load (medians of %u) | open ms | open + verify ms | generation_load ms | "
-               "mapped MB | owned heap B/doc |\n|---|---:|---:|---:|---:|---:|\n",
+    fprintf(f,
+            "| load (medians of %u) | open ms | open + verify ms | generation_load ms | "
+            "mapped MB | owned heap B/doc |\n|---|---:|---:|---:|---:|---:|\n",
             r->opt->loads);
     fprintf(f, "| gen-1 (base) | %.1f | %.1f | %.1f | %.1f | %.1f |\n", r->base.open_ms,
             r->base.open_verify_ms, r->base.load_ms, (double)r->base.mapped / mb,
@@ -446,16 +461,17 @@ static void write_md(const report_t *r, FILE *f)
         const index_memory_t *m = rows[i].m;
         fprintf(f, "| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n",
                 rows[i].name, (double)owned(m) / d, (double)m->total / d,
-                (double)m->frozen_live / d, (double)m->columns / d,
-                (double)m->permutations / d, (double)m->maps / d, (double)m->dictionaries / d,
-                (double)m->forward / d, (double)rows[i].mapped / d);
+                (double)m->frozen_live / d, (double)m->columns / d, (double)m->permutations / d,
+                (double)m->maps / d, (double)m->dictionaries / d, (double)m->forward / d,
+                (double)rows[i].mapped / d);
     }
 }
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bitdex-bench-storage --data DIR --out OUT [--writes 3] [--loads 3]\n"
-               "                            [--change 0.01] [--seed 1] [--json FILE] [--md FILE]\n");
+    fprintf(f,
+            "usage: bitdex-bench-storage --data DIR --out OUT [--writes 3] [--loads 3]\n"
+            "                            [--change 0.01] [--seed 1] [--json FILE] [--md FILE]\n");
 }
 
 int main(int argc, char **argv)
@@ -470,16 +486,36 @@ int main(int argc, char **argv)
     int ch;
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (ch) {
-        case 'd': opt.data = optarg; break;
-        case 'o': opt.out = optarg; break;
-        case 'w': opt.writes = (unsigned)strtoul(optarg, NULL, 10); break;
-        case 'l': opt.loads = (unsigned)strtoul(optarg, NULL, 10); break;
-        case 'c': opt.change = strtod(optarg, NULL); break;
-        case 's': opt.seed = strtoull(optarg, NULL, 10); break;
-        case 'j': opt.json = optarg; break;
-        case 'm': opt.md = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'd':
+            opt.data = optarg;
+            break;
+        case 'o':
+            opt.out = optarg;
+            break;
+        case 'w':
+            opt.writes = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'l':
+            opt.loads = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'c':
+            opt.change = strtod(optarg, NULL);
+            break;
+        case 's':
+            opt.seed = strtoull(optarg, NULL, 10);
+            break;
+        case 'j':
+            opt.json = optarg;
+            break;
+        case 'm':
+            opt.md = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (!opt.data || !opt.out || opt.writes < 1 || opt.writes > MAX_REPS || opt.loads < 1 ||

@@ -124,8 +124,7 @@ int bitmap_frozen_containers(const char *buf, size_t len, uint32_t *containers)
     uint32_t header, n;
 
     *containers = 0;
-    if (buf == NULL || ((uintptr_t)buf % BITMAP_FROZEN_ALIGN) != 0 || len < 4 ||
-        len > UINT32_MAX)
+    if (buf == NULL || ((uintptr_t)buf % BITMAP_FROZEN_ALIGN) != 0 || len < 4 || len > UINT32_MAX)
         return BDX_ECORRUPT;
     header = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
     n = header >> 15;

@@ -481,9 +481,9 @@ static int image_header(const unsigned char *b, size_t size, uint32_t *version, 
 int column_image_open(const void *buf, size_t size, column_t **out, bdx_error_t *err)
 {
     const unsigned char *b = buf;
-    uint32_t version, held, npages, prev = 0;
-    uint64_t length;
-    unsigned bits;
+    uint32_t version = 0, held = 0, npages, prev = 0;
+    uint64_t length = 0;
+    unsigned bits = 0;
     size_t at;
     column_t *c;
     int rc;

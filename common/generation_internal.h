@@ -98,7 +98,7 @@ struct generation {
     int pin_fd; /* manifest fd holding LOCK_SH, or -1 */
     uint64_t number, lsn, base_number, base_id, doc_count;
     bool has_delta;
-    bool verified; /* opened with GENERATION_VERIFY: every section's checksum matched */
+    bool verified;       /* opened with GENERATION_VERIFY: every section's checksum matched */
     gen_file_t files[2]; /* [0] base, [1] delta (when has_delta) */
     schema_t *schema;
     const uint8_t *schema_img;

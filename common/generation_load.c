@@ -371,7 +371,7 @@ struct gen_shared {
     uint64_t nitems;
     roaring_bitmap_t **rb; /* per delta directory entry: base | added - removed; NULL = empty */
     size_t ncols;
-    void **col;       /* per sort field: the patched column's image, or NULL (base unchanged) */
+    void **col; /* per sort field: the patched column's image, or NULL (base unchanged) */
     size_t *col_len;
 };
 
@@ -433,8 +433,8 @@ static int materialize(const generation_t *g, const gen_item_t *it, const uint8_
         return rc;
     rc = BDX_ECORRUPT;
     if ((it->len_a != 0 && bitmap_view((const char *)arena + it->off, it->len_a, &add) != 0) ||
-        (it->len_r != 0 && bitmap_view((const char *)arena + it->off + gen_align(it->len_a),
-                                       it->len_r, &rem) != 0))
+        (it->len_r != 0 &&
+         bitmap_view((const char *)arena + it->off + gen_align(it->len_a), it->len_r, &rem) != 0))
         goto out;
     rc = -ENOMEM;
     if ((rb = cur != NULL ? roaring_bitmap_copy(cur) : roaring_bitmap_create()) == NULL)
@@ -524,8 +524,8 @@ static int build_shared(const generation_t *g, gen_shared_t **out, bdx_error_t *
             goto fail;
         }
         if ((rc = materialize(g, &it, f->map + arena->off, &sh->rb[i], err)) == BDX_ECORRUPT)
-            rc = BAD("generation %s: bitmap entry %llu: bad bitmap", f->path,
-                     (unsigned long long)i);
+            rc =
+                BAD("generation %s: bitmap entry %llu: bad bitmap", f->path, (unsigned long long)i);
         else if (rc == -ENOMEM)
             rc = bdx_error_set(err, rc, "generation %s: out of memory", f->path);
         if (rc != 0)
@@ -537,8 +537,8 @@ static int build_shared(const generation_t *g, gen_shared_t **out, bdx_error_t *
     }
     for (size_t i = 0; i < sh->ncols && !roaring_bitmap_is_empty(touched); i++) {
         void *col;
-        if ((rc = open_image(&g->files[0], GEN_SEC_COLUMN, (uint32_t)i, open_column, &col,
-                             err)) != 0)
+        if ((rc = open_image(&g->files[0], GEN_SEC_COLUMN, (uint32_t)i, open_column, &col, err)) !=
+            0)
             goto fail;
         if ((rc = patch_column(f, i, col, touched, err)) == 0) {
             sh->col_len[i] = column_image_size(col);

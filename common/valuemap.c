@@ -494,7 +494,9 @@ int valuemap_load_frozen(valuemap_t *m, int64_t key, const char *buf, size_t len
 
 int valuemap_load_end(valuemap_t *m)
 {
-    enum { AHEAD = 16 }; /* table positions prefetched ahead of the insert */
+    enum {
+        AHEAD = 16
+    }; /* table positions prefetched ahead of the insert */
     unsigned log2 = table_log2_for(m->count);
     uint32_t *table = calloc((size_t)1 << log2, sizeof(*table));
     uint32_t mask = ((uint32_t)1 << log2) - 1;

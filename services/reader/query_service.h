@@ -31,13 +31,13 @@
 /* One acquired snapshot. Everything in it is borrowed from the source and stays valid and
  * unchanged until release(). */
 typedef struct query_snapshot {
-    const index_t *ix;      /* the index state; never written while acquired */
-    uint64_t lsn;           /* the last LSN applied to it (snapshot_lsn, applied_lsn) */
-    const limits_t *limits; /* the index's resolved limits */
-    uint64_t generation;    /* generation the snapshot was loaded from (0: none yet) */
+    const index_t *ix;       /* the index state; never written while acquired */
+    uint64_t lsn;            /* the last LSN applied to it (snapshot_lsn, applied_lsn) */
+    const limits_t *limits;  /* the index's resolved limits */
+    uint64_t generation;     /* generation the snapshot was loaded from (0: none yet) */
     uint64_t checkpoint_lsn; /* that generation's checkpoint LSN */
-    uint64_t committed_lsn; /* the writer's committed LSN as last announced (Watch), or lsn */
-    void *token;            /* the source's own (which replica instance to release) */
+    uint64_t committed_lsn;  /* the writer's committed LSN as last announced (Watch), or lsn */
+    void *token;             /* the source's own (which replica instance to release) */
 } query_snapshot_t;
 
 typedef struct query_source {

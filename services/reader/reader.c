@@ -41,7 +41,7 @@ typedef struct rindex {
     uint64_t gen_number; /* its number; 0 = none (empty index) */
     /* the same two, for queries (GetIndex): written after a switch, read by any thread */
     _Atomic uint64_t shown_gen, shown_lsn;
-    atomic_uint refs;    /* queries holding a snapshot */
+    atomic_uint refs; /* queries holding a snapshot */
 } rindex_t;
 
 /* An index that could not be opened, retried after RETRY_MS. */

@@ -631,10 +631,10 @@ Test(generation, parallel_loads_equal_sequential_and_write_independently)
                 const bitmap_t *alive[2] = {&a[0].ix->alive, &a[1].ix->alive};
                 for (size_t f = 0; f < s->filter_count; f++)
                     for (int k = 0; k < 2; k++) {
-                        const bitmap_t *p0 = k ? &a[0].ix->filters[f].exists
-                                               : &a[0].ix->filters[f].null;
-                        const bitmap_t *p1 = k ? &a[1].ix->filters[f].exists
-                                               : &a[1].ix->filters[f].null;
+                        const bitmap_t *p0 =
+                            k ? &a[0].ix->filters[f].exists : &a[0].ix->filters[f].null;
+                        const bitmap_t *p1 =
+                            k ? &a[1].ix->filters[f].exists : &a[1].ix->filters[f].null;
                         cr_assert_eq(p0->kind, p1->kind);
                         if (p0->kind == BITMAP_BORROWED) {
                             cr_assert_eq(p0->rb, p1->rb, "a changed bitmap copied per index");

@@ -7,6 +7,14 @@
 #include "common/error.h"
 #include "common/valuemap.h"
 
+/* x + d (d in -1..1) without overflowing at INT64_MIN / INT64_MAX. */
+static int64_t nudge(int64_t x, int d)
+{
+    if ((d > 0 && x == INT64_MAX) || (d < 0 && x == INT64_MIN))
+        return x;
+    return x + d;
+}
+
 static uint64_t seed, rng;
 
 static void seed_init(void)
@@ -86,8 +94,8 @@ static void check_all(valuemap_t *m)
     cr_assert_eq(valuemap_count(m), held, SEEDFMT, SEEDARG);
     /* ranges */
     for (int t = 0; t < 20; t++) {
-        int64_t a = keyval[rnd() % NKEYS] + (int64_t)(rnd() % 3) - 1;
-        int64_t b = keyval[rnd() % NKEYS] + (int64_t)(rnd() % 3) - 1;
+        int64_t a = nudge(keyval[rnd() % NKEYS], (int)(rnd() % 3) - 1);
+        int64_t b = nudge(keyval[rnd() % NKEYS], (int)(rnd() % 3) - 1);
         visit_t v = {
             .first = true, .lo = a < b ? a : b, .hi = a < b ? b : a, .stop_after = UINT64_MAX};
         uint64_t want = 0;
@@ -288,7 +296,9 @@ Test(valuemap, frozen_adopt_visit)
  * valuemap_set_frozen() key by key, for reads and for the writes that follow. */
 Test(valuemap, bulk_load_equals_incremental)
 {
-    enum { N = 5000 };
+    enum {
+        N = 5000
+    };
     valuemap_t *bulk, *inc;
     int64_t *keys = malloc(N * sizeof(*keys));
     char **bufs = calloc(N, sizeof(*bufs));
@@ -330,8 +340,9 @@ Test(valuemap, bulk_load_equals_incremental)
         for (int i = 0; i < N; i++) {
             const bitmap_t *slot = valuemap_slot(bulk, keys[i]);
             cr_assert(slot != NULL && slot->kind == BITMAP_FROZEN && slot->frozen == bufs[i]);
-            cr_assert(roaring_bitmap_equals(valuemap_get(bulk, keys[i]), valuemap_get(inc, keys[i])),
-                      "key %lld " SEEDFMT, (long long)keys[i], SEEDARG);
+            cr_assert(
+                roaring_bitmap_equals(valuemap_get(bulk, keys[i]), valuemap_get(inc, keys[i])),
+                "key %lld " SEEDFMT, (long long)keys[i], SEEDARG);
         }
         cr_assert_null(valuemap_get(bulk, k + 7));
         cr_assert_null(valuemap_get(bulk, keys[0] - 1));
@@ -352,7 +363,8 @@ Test(valuemap, bulk_load_equals_incremental)
         }
         cr_assert_eq(valuemap_count(bulk), valuemap_count(inc));
         for (int i = 0; i < N; i++) {
-            const roaring_bitmap_t *a = valuemap_get(bulk, keys[i]), *b = valuemap_get(inc, keys[i]);
+            const roaring_bitmap_t *a = valuemap_get(bulk, keys[i]),
+                                   *b = valuemap_get(inc, keys[i]);
             cr_assert((a == NULL) == (b == NULL) && (a == NULL || roaring_bitmap_equals(a, b)));
         }
         valuemap_free(bulk);

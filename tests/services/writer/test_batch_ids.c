@@ -21,7 +21,7 @@ static void tmpfile_path(char *path, size_t n)
 
 static void cleanup(const char *path)
 {
-    char dir[512];
+    char dir[700];
 
     unlink(path);
     snprintf(dir, sizeof(dir), "%s", path);
