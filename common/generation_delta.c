@@ -35,6 +35,8 @@
  * for gen_file_out_t.materialized only. */
 #define OVERLAY_ENTRY_BYTES 16u
 #define SLOT_TABLE_PAGE_BYTES (SLOTSTORE_PAGE_SLOTS * 8u)
+/* Heap bytes per container of an owned CRoaring bitmap beyond its payload (bitmap_memory()). */
+#define LOADER_CONTAINER_BYTES 72u
 
 /* A value key a touched slot gained or lost since the base. */
 typedef struct key_slot {
@@ -130,12 +132,18 @@ static int emit_removed(delta_walk_t *d, const gen_item_t *b)
     return emit(d, b, NULL, NULL, NULL, d->base->base_bitmaps + b->off, b->len_a);
 }
 
-/* Bytes the loader's copy of the slot's bitmap takes (its image size). */
-static uint64_t image_bytes(const bitmap_t *slot)
+/* Bytes the loader's owned copy of the slot's bitmap takes: its container payloads (about
+ * its frozen size) plus CRoaring's per-container bookkeeping, calibrated as bitmap_memory()
+ * (which is exact but costs a pass over the containers' statistics). */
+static uint64_t loader_bytes(const bitmap_t *slot)
 {
+    const roaring_bitmap_t *rb;
+
     if (slot->kind == BITMAP_FROZEN)
-        return gen_align(slot->frozen_len);
-    return gen_align(bitmap_freeze_size(bitmap_get(slot)));
+        return gen_align(slot->frozen_len) + LOADER_CONTAINER_BYTES;
+    rb = bitmap_get(slot);
+    return bitmap_freeze_size(rb) +
+           (uint64_t)(rb->high_low_container.size + 1) * LOADER_CONTAINER_BYTES;
 }
 
 static bool slot_empty(const bitmap_t *slot)
@@ -193,7 +201,7 @@ static int diff_item(delta_walk_t *d, const gen_item_t *b, const bitmap_t *slot,
             roaring_bitmap_run_optimize(add);
         if (has_rem)
             roaring_bitmap_run_optimize(rem);
-        d->materialized += image_bytes(slot);
+        d->materialized += loader_bytes(slot);
         rc = emit(d, b, NULL, has_add ? add : NULL, has_rem ? rem : NULL, NULL, 0);
     }
 out:
@@ -212,7 +220,7 @@ static int delta_one(delta_walk_t *d, const gen_item_t *id, bool in_base, const 
     if (slot_empty(slot))
         return 0;
     /* not in the base: added entirely */
-    d->materialized += image_bytes(slot);
+    d->materialized += loader_bytes(slot);
     return emit(d, id, slot, NULL, NULL, NULL, 0);
 }
 
@@ -258,8 +266,7 @@ static int value_item(delta_walk_t *d, const gen_item_t *id, bool in_base, const
     if ((na > 0 && (add = roaring_bitmap_of_ptr(na, part)) == NULL) ||
         (nr < n && (rem = roaring_bitmap_of_ptr(n - nr, part + nr)) == NULL))
         goto out;
-    /* the loader's copy: about the base image, plus what was added */
-    d->materialized += gen_align(b->len_a) + 4 * (uint64_t)na;
+    d->materialized += loader_bytes(slot);
     rc = emit(d, b, NULL, add, rem, NULL, 0);
 out:
     bitmap_free_roaring(add);
@@ -374,10 +381,15 @@ static int collect_keys(const index_t *ix, const generation_t *base, keybuf_t *k
     }
     for (; it->has_value; roaring_advance_uint32_iterator(it)) {
         uint32_t slot = it->current_value;
-        const uint8_t *raw;
-        size_t len;
-        if ((rc = slotstore_image_get(f->map + s->off, s->len, slot, &raw, &len)) != 0 ||
-            (rc = docvalues_decode(raw, len, &was)) != 0) {
+        const uint8_t *raw, *cur;
+        size_t len, cur_len;
+        if ((rc = slotstore_image_get(f->map + s->off, s->len, slot, &raw, &len)) == 0) {
+            cur = slotstore_get(docvalues_slots(ix->dv), slot, &cur_len);
+            if (cur_len == len && (len == 0 || memcmp(cur, raw, len) == 0))
+                continue; /* the same bytes: the same record, no key gained or lost */
+            rc = docvalues_decode(raw, len, &was);
+        }
+        if (rc != 0) {
             if (rc != -ENOMEM)
                 rc = bdx_error_set(err, BDX_ECORRUPT,
                                    "generation %s: docvalues record of slot %u unreadable; run "
