@@ -176,10 +176,14 @@ static int diff_item(delta_walk_t *d, const gen_item_t *b, const bitmap_t *slot,
     if (slot != NULL && slot->kind == BITMAP_FROZEN &&
         (const uint8_t *)slot->frozen == d->loaded + b->off && slot->frozen_len == b->len_a)
         return 0; /* untouched since the base was loaded */
-    if (slot_empty(slot))
-        return emit_removed(d, b);
     if ((rc = bitmap_view((const char *)d->base->base_bitmaps + b->off, b->len_a, &view)) != 0)
         return rc;
+    if (slot_empty(slot)) {
+        /* fixed items may be empty in the base too (a BSI slice no value sets) */
+        rc = roaring_bitmap_is_empty(view) ? 0 : emit_removed(d, b);
+        bitmap_view_free(view);
+        return rc;
+    }
     cur = bitmap_get(slot);
     rc = -ENOMEM;
     if (within == NULL) {

@@ -632,6 +632,17 @@ Test(generation, delta_of_few_items)
     cr_assert_gt(st.materialized_bytes, 0);
     cr_assert_lt(st.materialized_bytes, base_bytes / 10);
 
+    /* one sort value 10 -> 11: slice 0 and the dirty bitmap change. The first sort write makes
+     * every slice of the field writable, slices 10-15 included, which no value sets (empty in
+     * the base as now): they must not appear. */
+    for (int k = 0; k < 2; k++)
+        cr_assert_eq(index_set_sort(both[k], 10, 0, 11, &err), 0);
+    index_free(l2);
+    generation_close(g2);
+    delta_round(l1, src, 4, g1, dir, &st, &g2, &l2);
+    cr_assert_eq(st.items, 8, "%" PRIu64 " items", st.items);
+    cr_assert_eq(st.slots, 3);
+
     /* a value dropped entirely (its only two documents deleted) and a null written */
     for (int k = 0; k < 2; k++) {
         cr_assert_eq(index_delete(both[k], 6000), 0);
@@ -640,7 +651,7 @@ Test(generation, delta_of_few_items)
     }
     index_free(l2);
     generation_close(g2);
-    delta_round(l1, src, 3, g1, dir, &st, &g2, &l2);
+    delta_round(l1, src, 5, g1, dir, &st, &g2, &l2);
     index_free(l2);
     generation_close(g2);
     index_free(l1);
