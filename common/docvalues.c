@@ -264,8 +264,16 @@ void docvalues_free(docvalues_t *dv)
 
 int docvalues_load(const docvalues_t *dv, uint32_t slot, docvalues_rec_t *r)
 {
-    size_t len, field = 0;
-    const uint8_t *p = slotstore_get(dv->slots, slot, &len), *end = len > 0 ? p + len : p;
+    size_t len;
+    const uint8_t *p = slotstore_get(dv->slots, slot, &len);
+
+    return docvalues_decode(p, len, r);
+}
+
+int docvalues_decode(const uint8_t *p, size_t len, docvalues_rec_t *r)
+{
+    size_t field = 0;
+    const uint8_t *end = len > 0 ? p + len : p;
 
     docvalues_rec_clear(r);
     while (p < end) {

@@ -87,6 +87,11 @@ void docvalues_free(docvalues_t *dv);
  * beyond r->nfields. */
 int docvalues_load(const docvalues_t *dv, uint32_t slot, docvalues_rec_t *r);
 
+/* Decodes one encoded record p[0..len) (a value of a docvalues slotstore, e.g. read from an
+ * image with slotstore_image_get(); len 0: every field NONE) into r. Same returns as
+ * docvalues_load(). */
+int docvalues_decode(const uint8_t *p, size_t len, docvalues_rec_t *r);
+
 /* Stores r as slot's record (an empty r removes it). Returns 0, -ENOMEM, or BDX_ETOOBIG when
  * the encoded record exceeds 16 MiB. */
 int docvalues_store(docvalues_t *dv, uint32_t slot, const docvalues_rec_t *r);

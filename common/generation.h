@@ -58,6 +58,12 @@ typedef struct generation_write_stats {
     bool delta;     /* a delta against the base of `base` (else a full base) */
     uint64_t items; /* bitmaps written (base) or changed (delta) */
     uint64_t slots; /* delta: touched slots whose per-slot data was written */
+    /* delta: estimated bytes a loader of base + delta must materialize privately (beyond the
+     * shared read-only mapping): the new images of the changed bitmaps, the column pages
+     * holding touched slots (copied on write), the touched slots' docvalues / docstore entries
+     * and the added dictionary strings. A measure of what the delta costs every reader; 0 for
+     * a base. */
+    uint64_t materialized_bytes;
 } generation_write_stats_t;
 
 /*

@@ -210,6 +210,10 @@ const char *gen_section_name(uint32_t type);
 typedef int (*gen_item_fn)(unsigned kind, unsigned field, int64_t key, const bitmap_t *slot,
                            void *arg);
 int gen_walk_items(const index_t *ix, gen_item_fn fn, void *arg);
+/* The same walk, except that each filter field's GEN_ITEM_VALUE items are left to
+ * values(field, arg), called at their place in the order (values == NULL: visited as above). */
+typedef int (*gen_values_fn)(unsigned field, void *arg);
+int gen_walk_fields(const index_t *ix, gen_item_fn fn, gen_values_fn values, void *arg);
 
 /* The bitmap slot of an item in `ix` (not for GEN_ITEM_VALUE), or NULL when out of range. */
 bitmap_t *gen_item_slot(index_t *ix, unsigned kind, unsigned field, int64_t key);

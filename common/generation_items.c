@@ -25,6 +25,11 @@ static bool visit_value(int64_t key, const bitmap_t *slot, void *arg)
 
 int gen_walk_items(const index_t *ix, gen_item_fn fn, void *arg)
 {
+    return gen_walk_fields(ix, fn, NULL, arg);
+}
+
+int gen_walk_fields(const index_t *ix, gen_item_fn fn, gen_values_fn values, void *arg)
+{
     const schema_t *s = ix->schema;
     int rc;
 
@@ -32,6 +37,11 @@ int gen_walk_items(const index_t *ix, gen_item_fn fn, void *arg)
         return rc;
     for (size_t f = 0; f < s->filter_count; f++) {
         value_walk_t v = {fn, arg, (unsigned)f, 0};
+        if (values != NULL) {
+            if ((rc = values((unsigned)f, arg)) != 0)
+                return rc;
+            continue;
+        }
         valuemap_visit(ix->filters[f].values, visit_value, &v);
         if (v.rc != 0)
             return v.rc;

@@ -289,6 +289,7 @@ int generation_write(const index_t *ix, uint64_t gen_number, uint64_t checkpoint
         st->files++;
         st->items = fo.items;
         st->slots = fo.slots;
+        st->materialized_bytes = fo.materialized;
         m.files[m.nfiles].name = "delta";
         m.files[m.nfiles].size = fo.size;
         m.files[m.nfiles++].header_hash = fo.header_hash;

@@ -11,6 +11,7 @@
 typedef struct gen_file_out {
     uint64_t size, header_hash;
     uint64_t items, slots;
+    uint64_t materialized; /* delta: bytes a loader materializes privately to apply it */
 } gen_file_out_t;
 
 typedef struct gen_manifest {

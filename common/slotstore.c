@@ -528,6 +528,65 @@ void slotstore_image_write(const slotstore_t *s, void *buf)
     memset(out + data_off + at, 0, total - data_off - at);
 }
 
+int slotstore_image_get(const void *buf, size_t size, uint32_t slot, const uint8_t **val,
+                        size_t *len)
+{
+    const uint8_t *in = buf;
+    size_t pages_off, data_off;
+    uint64_t page = slot >> PAGE_SHIFT, loc;
+    uint32_t table;
+    header_t h;
+
+    *val = NULL;
+    *len = 0;
+    if (size < HEADER_SIZE || ((uintptr_t)buf & 7) != 0)
+        return BDX_ECORRUPT;
+    memcpy(&h, in, sizeof(h));
+    if (memcmp(h.magic, IMAGE_MAGIC, sizeof(h.magic)) != 0)
+        return BDX_ECORRUPT;
+    if (h.version != SLOTSTORE_IMAGE_VERSION && h.version != IMAGE_VERSION_DENSE)
+        return BDX_EVERSION;
+    if (h.page_slots != PAGE_SLOTS || h.npages > MAX_PAGES || h.nstored > h.npages ||
+        h.data_size > size ||
+        image_layout(h.version, h.npages, h.nstored, h.data_size, &pages_off, &data_off) != size)
+        return BDX_ECORRUPT;
+    if (page >= h.npages)
+        return 0;
+    if (h.version == IMAGE_VERSION_DENSE) { /* directory by page: the page's table or empty */
+        memcpy(&table, in + HEADER_SIZE + page * sizeof(uint32_t), sizeof(table));
+        if (table == DIR_EMPTY)
+            return 0;
+    } else { /* directory by table: ascending page numbers, binary search */
+        uint64_t lo = 0, hi = h.nstored;
+        while (lo < hi) {
+            uint64_t mid = lo + (hi - lo) / 2;
+            uint32_t pg;
+            memcpy(&pg, in + HEADER_SIZE + mid * sizeof(uint32_t), sizeof(pg));
+            if (pg < page)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo == h.nstored)
+            return 0;
+        memcpy(&table, in + HEADER_SIZE + lo * sizeof(uint32_t), sizeof(table));
+        if (table != page)
+            return 0;
+        table = (uint32_t)lo;
+    }
+    if (table >= h.nstored)
+        return BDX_ECORRUPT;
+    memcpy(&loc, in + pages_off + ((uint64_t)table * PAGE_SLOTS + (slot & PAGE_MASK)) * 8, 8);
+    if (loc == 0)
+        return 0;
+    if ((loc & OWNED_BIT) || loc_len(loc) > SLOTSTORE_VALUE_MAX ||
+        loc_off(loc) + loc_len(loc) > h.data_size)
+        return BDX_ECORRUPT;
+    *val = in + data_off + loc_off(loc);
+    *len = loc_len(loc);
+    return 0;
+}
+
 int slotstore_image_open(const void *buf, size_t size, slotstore_t **out, bdx_error_t *err)
 {
     const uint8_t *in = buf;

@@ -87,4 +87,14 @@ void slotstore_image_write(const slotstore_t *s, void *buf);
  */
 int slotstore_image_open(const void *buf, size_t size, slotstore_t **out, bdx_error_t *err);
 
+/*
+ * The value of `slot` in the image buf[0..size) without opening it: O(1), for reading a few
+ * slots of a large image (slotstore_image_open() checks every slot). Checks what it reads: the
+ * header, the slot's directory and table entries, and that the value lies inside the image.
+ * Returns 0 with *val borrowed from buf and *len its length (NULL and 0 when the slot has no
+ * value), BDX_ECORRUPT or BDX_EVERSION (*val NULL, *len 0).
+ */
+int slotstore_image_get(const void *buf, size_t size, uint32_t slot, const uint8_t **val,
+                        size_t *len);
+
 #endif

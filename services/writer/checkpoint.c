@@ -60,14 +60,15 @@ struct checkpoint {
     checkpoint_info_t info; /* the last publish */
 
     /* the checkpointer thread's own state */
-    generation_t *g;      /* the generation `ix` was loaded from, or NULL */
-    uint64_t g_number;    /* its number (0 = none); never deleted by our cleanup */
-    index_t *ix;          /* checkpoint instance, or NULL until the first checkpoint */
-    uint64_t ix_lsn;      /* LSN ix covers */
-    batch_ids_t *ids;     /* batch ids as of ix_lsn */
-    uint64_t base_bytes;  /* size of the base ix is loaded over (0 = unknown) */
-    uint64_t delta_bytes; /* size of the last delta written over it */
-    struct timespec last; /* when the last checkpoint finished (or the start) */
+    generation_t *g;             /* the generation `ix` was loaded from, or NULL */
+    uint64_t g_number;           /* its number (0 = none); never deleted by our cleanup */
+    index_t *ix;                 /* checkpoint instance, or NULL until the first checkpoint */
+    uint64_t ix_lsn;             /* LSN ix covers */
+    batch_ids_t *ids;            /* batch ids as of ix_lsn */
+    uint64_t base_bytes;         /* size of the base ix is loaded over (0 = unknown) */
+    uint64_t delta_bytes;        /* size of the last delta written over it */
+    uint64_t delta_materialized; /* what a load of that delta materializes (0 = unknown) */
+    struct timespec last;        /* when the last checkpoint finished (or the start) */
 };
 
 static int64_t now_unix_ms(void)
@@ -206,8 +207,16 @@ static int load_instance(checkpoint_t *ck, uint64_t number, bool verify, bdx_err
     ck->g_number = number;
     ck->ix_lsn = g != NULL ? generation_lsn(g) : 0;
     ck->ids = ids;
-    ck->base_bytes = g != NULL ? generation_mapped_bytes(g) : 0;
-    ck->delta_bytes = 0;
+    ck->base_bytes = ck->delta_bytes = ck->delta_materialized = 0;
+    if (g != NULL) {
+        generation_file_info_t fi;
+        generation_file(g, 0, &fi);
+        ck->base_bytes = fi.size;
+        if (generation_file_count(g) > 1) { /* the delta we continue: the next one includes it */
+            generation_file(g, 1, &fi);
+            ck->delta_bytes = fi.size;
+        }
+    }
     return 0;
 }
 
@@ -268,6 +277,34 @@ static int catch_up(checkpoint_t *ck, uint64_t target, bdx_error_t *err)
     return rc;
 }
 
+/*
+ * Base or delta: a new base when there is none to write a delta against, or when the last
+ * delta (which the next one includes: deltas are cumulative) passed full_ratio of the base in
+ * bytes, or full_materialized_ratio of it in what every load of it materializes privately. The
+ * second rule is the one random updates hit first: they touch every BSI slice and every column
+ * page while writing few bytes, and each reader replica pays that memory per instance. *why
+ * gets the reason for the log.
+ */
+static bool need_base(const checkpoint_t *ck, const char **why)
+{
+    double base = (double)ck->base_bytes;
+
+    *why = "";
+    if (ck->g == NULL) {
+        *why = " reason=no_base";
+        return true;
+    }
+    if ((double)ck->delta_bytes > ck->opts.full_ratio * base) {
+        *why = " reason=delta_bytes";
+        return true;
+    }
+    if ((double)ck->delta_materialized > ck->opts.full_materialized_ratio * base) {
+        *why = " reason=delta_materialized";
+        return true;
+    }
+    return false;
+}
+
 /* One checkpoint (steps 1-6) up to the committed LSN. *info gets the result. */
 static int checkpoint_once(checkpoint_t *ck, checkpoint_info_t *info, bdx_error_t *err)
 {
@@ -275,6 +312,7 @@ static int checkpoint_once(checkpoint_t *ck, checkpoint_info_t *info, bdx_error_
     generation_write_stats_t st;
     char dir[PATH_MAX], path[PATH_MAX + 16], rel[PATH_MAX];
     struct timespec t0;
+    const char *why = "";
     bool full;
     int rc;
 
@@ -293,7 +331,7 @@ static int checkpoint_once(checkpoint_t *ck, checkpoint_info_t *info, bdx_error_
         ck->ix = NULL;
         return rc;
     }
-    full = ck->g == NULL || (double)ck->delta_bytes > ck->opts.full_ratio * (double)ck->base_bytes;
+    full = need_base(ck, &why);
     if (full && (rc = index_rebuild_perms(ck->ix)) != 0)
         return bdx_error_set(err, rc, "out of memory");
     number = info->generation + 1;
@@ -316,13 +354,16 @@ static int checkpoint_once(checkpoint_t *ck, checkpoint_info_t *info, bdx_error_
     info->duration_ms = (uint64_t)ms_since(&t0);
     info->new_generation = true;
     info->full = full;
+    info->materialized_bytes = st.materialized_bytes;
     info->count++;
     pthread_mutex_lock(&ck->lock);
     ck->info = *info;
     pthread_mutex_unlock(&ck->lock);
     log_info("checkpoint", "generation published",
-             "index=%s gen=%" PRIu64 " lsn=%" PRIu64 " kind=%s bytes=%" PRIu64 " ms=%" PRIu64,
-             ck->name, number, info->lsn, full ? "base" : "delta", st.bytes, info->duration_ms);
+             "index=%s gen=%" PRIu64 " lsn=%" PRIu64 " kind=%s%s bytes=%" PRIu64
+             " materialized=%" PRIu64 " ms=%" PRIu64,
+             ck->name, number, info->lsn, full ? "base" : "delta", why, st.bytes,
+             st.materialized_bytes, info->duration_ms);
     snprintf(rel, sizeof(rel), "indexes/%s/gen-%" PRIu64, ck->name, number);
     if (ck->published != NULL) /* 5 */
         ck->published(ck->published_arg, ck->name, number, info->lsn, rel);
@@ -341,9 +382,10 @@ static int checkpoint_once(checkpoint_t *ck, checkpoint_info_t *info, bdx_error_
             ck->g_number = number;
         }
         ck->base_bytes = st.bytes;
-        ck->delta_bytes = 0;
+        ck->delta_bytes = ck->delta_materialized = 0;
     } else {
         ck->delta_bytes = st.bytes;
+        ck->delta_materialized = st.materialized_bytes;
     }
     clean_up(ck, number, info->lsn); /* 6 */
     return 0;
@@ -442,6 +484,8 @@ int checkpoint_start(const char *index_dir, const char *name, const limits_t *li
         ck->opts.interval_ms = CHECKPOINT_DEFAULT_INTERVAL_MS;
     if (ck->opts.full_ratio <= 0)
         ck->opts.full_ratio = CHECKPOINT_DEFAULT_FULL_RATIO;
+    if (ck->opts.full_materialized_ratio <= 0)
+        ck->opts.full_materialized_ratio = CHECKPOINT_DEFAULT_FULL_MATERIALIZED_RATIO;
     ck->published = published;
     ck->published_arg = arg;
     ck->g_number = start_gen;

@@ -6,7 +6,8 @@
  * checkpoint catches it up by reading the WAL up to the committed LSN (wal_reader + apply_run:
  * the same code the commit and the readers run), writes generation N+1 from it
  * (common/generation.h: a delta of everything changed since its base, or a new base when the
- * delta has grown past `full_ratio` of the base), saves the batch ids of that LSN next to it,
+ * last delta's bytes passed `full_ratio` of the base, or the private memory it costs every
+ * reader that loads it passed `full_materialized_ratio` of the base), saves the batch ids of that LSN next to it,
  * publishes CURRENT, tells the Watch subscribers, and then deletes what nobody needs: old
  * generation directories no reader pins, and WAL segments below the oldest generation kept.
  *
@@ -35,10 +36,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define CHECKPOINT_DEFAULT_WAL_BYTES (256ull << 20) /* --checkpoint-wal-bytes */
-#define CHECKPOINT_DEFAULT_LSNS 100000ull           /* --checkpoint-lsns (batches) */
-#define CHECKPOINT_DEFAULT_INTERVAL_MS 300000u      /* --checkpoint-interval-ms */
-#define CHECKPOINT_DEFAULT_FULL_RATIO 0.25          /* delta bytes / base bytes */
+#define CHECKPOINT_DEFAULT_WAL_BYTES (256ull << 20)     /* --checkpoint-wal-bytes */
+#define CHECKPOINT_DEFAULT_LSNS 100000ull               /* --checkpoint-lsns (batches) */
+#define CHECKPOINT_DEFAULT_INTERVAL_MS 300000u          /* --checkpoint-interval-ms */
+#define CHECKPOINT_DEFAULT_FULL_RATIO 0.25              /* delta bytes / base bytes */
+#define CHECKPOINT_DEFAULT_FULL_MATERIALIZED_RATIO 0.25 /* delta's materialized / base bytes */
 
 typedef struct checkpoint_options {
     uint64_t wal_bytes;   /* WAL bytes on disk that start a checkpoint; 0 = default */
@@ -46,19 +48,26 @@ typedef struct checkpoint_options {
     unsigned interval_ms; /* time since the last checkpoint (if anything changed); 0 = default */
     double full_ratio;    /* write a new base when the last delta passed this share of the
                              base; <= 0 = default */
-    bool disabled;        /* no background checkpoints (checkpoint_run() still works) */
+    /* write a new base when what a load of the last delta materializes privately (its
+     * changed bitmaps, touched column pages, ...: generation_write_stats_t
+     * .materialized_bytes, per loaded instance) passed this share of the base; <= 0 =
+     * default. A delta of 1 % random changes is ~1 % of the base in bytes but costs a reader
+     * a third of it in memory: every BSI slice and column page holds a changed slot. */
+    double full_materialized_ratio;
+    bool disabled; /* no background checkpoints (checkpoint_run() still works) */
 } checkpoint_options_t;
 
 /* What the last checkpoint did (or the state at start, when none ran yet). */
 typedef struct checkpoint_info {
-    uint64_t generation;    /* generation CURRENT names; 0 = none yet */
-    uint64_t lsn;           /* its checkpoint LSN */
-    int64_t unix_ms;        /* when it was published; 0 = not by this process */
-    uint64_t bytes_written; /* bytes the last checkpoint wrote */
-    uint64_t duration_ms;   /* its wall time */
-    bool new_generation;    /* checkpoint_run(): false when nothing had changed */
-    bool full;              /* the last generation written is a new base */
-    uint64_t count;         /* checkpoints published by this process */
+    uint64_t generation;         /* generation CURRENT names; 0 = none yet */
+    uint64_t lsn;                /* its checkpoint LSN */
+    int64_t unix_ms;             /* when it was published; 0 = not by this process */
+    uint64_t bytes_written;      /* bytes the last checkpoint wrote */
+    uint64_t duration_ms;        /* its wall time */
+    bool new_generation;         /* checkpoint_run(): false when nothing had changed */
+    bool full;                   /* the last generation written is a new base */
+    uint64_t materialized_bytes; /* last delta: what a load materializes (0 for a base) */
+    uint64_t count;              /* checkpoints published by this process */
 } checkpoint_info_t;
 
 /* Called on the checkpointer's thread after each publish (e.g. Watch). `path` is relative to

@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #define PROG "bitdex-writer"
-#define NOPTIONS (HOST_NOPTIONS + 9)
+#define NOPTIONS (HOST_NOPTIONS + 10)
 
 /* What becoming the active writer needs; shared by main and the election thread. */
 typedef struct writer_main {
@@ -101,6 +101,7 @@ int main(int argc, char **argv)
     host_config_t hcfg = {0};
     char *data_dir = NULL, *admin_token = NULL, *config_dir = NULL, *sync = NULL;
     int64_t sync_interval_ms = 0, ck_interval_ms = 0, ck_lsns = 0, ck_wal_mb = 0, seg_mb = 0;
+    int64_t ck_full_pct = 0;
     config_option_t opts[NOPTIONS];
     host_t *host = NULL;
     election_t *election = NULL;
@@ -175,6 +176,16 @@ int main(int argc, char **argv)
         .min = 1,
         .max = 4096,
         .help = "size of a WAL segment file in MiB (checkpoints delete whole segments)"};
+    opts[HOST_NOPTIONS + 9] = (config_option_t){
+        .name = "checkpoint-full-percent",
+        .env = "BITDEX_CHECKPOINT_FULL_PERCENT",
+        .type = CONFIG_INT,
+        .target = &ck_full_pct,
+        .def = "25",
+        .min = 1,
+        .max = 100,
+        .help = "write a new base instead of a delta when the last delta passed this percent of "
+                "the base, in bytes or in the memory every reader's load of it materializes"};
     rc = config_parse(opts, NOPTIONS, PROG, argc, argv, stdout, &err);
     if (rc == CONFIG_HELP) {
         status = 0;
@@ -195,6 +206,8 @@ int main(int argc, char **argv)
     m.catalog.checkpoint.interval_ms = ck_interval_ms > 0 ? (unsigned)ck_interval_ms : UINT_MAX;
     m.catalog.checkpoint.lsns = (uint64_t)ck_lsns;
     m.catalog.checkpoint.wal_bytes = (uint64_t)ck_wal_mb << 20;
+    m.catalog.checkpoint.full_ratio = (double)ck_full_pct / 100.0;
+    m.catalog.checkpoint.full_materialized_ratio = (double)ck_full_pct / 100.0;
     if ((rc = process_mkdirs(data_dir)) != 0) {
         log_error("writer", "cannot create data directory", "path=%s error=\"%s\"", data_dir,
                   bdx_strerror(rc));

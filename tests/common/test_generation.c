@@ -669,6 +669,149 @@ Test(generation, parallel_loads_equal_sequential_and_write_independently)
     }
 }
 
+/* Writes gen `number` of `ix` as a delta against `base`, loads it and checks it equals `want`;
+ * returns the open generation and the loaded index. */
+static void delta_round(index_t *ix, const index_t *want, uint64_t number, generation_t *base,
+                        const char *dir, generation_write_stats_t *st, generation_t **g,
+                        index_t **loaded)
+{
+    bdx_error_t err;
+    int rc = generation_write(ix, number, number * 100, base, dir, st, &err);
+
+    cr_assert_eq(rc, 0, "gen %" PRIu64 ": %s", number, bdx_error_message(&err));
+    cr_assert(st->delta);
+    *g = open_gen(dir, number, GENERATION_VERIFY);
+    cr_assert_eq(generation_load(*g, loaded, &err), 0, "%s", bdx_error_message(&err));
+    same_index(want, *loaded);
+}
+
+/* A large index where a few documents change: the delta holds exactly the few items they
+ * changed (the other values of the field, thousands, are never visited), and loads equal. */
+Test(generation, delta_of_few_items)
+{
+    char *dir = make_dir();
+    schema_t *s;
+    index_t *src, *l1, *l2;
+    generation_t *g1, *g2;
+    generation_write_stats_t st;
+    bdx_error_t err;
+    const uint32_t n = 20000;
+
+    cr_assert_eq(schema_new("few", &s), 0);
+    cr_assert_eq(schema_add_filter(s, "user", SCHEMA_INT, false, false), 0);
+    cr_assert_eq(schema_add_filter(s, "tags", SCHEMA_INT, true, true), 0);
+    cr_assert_eq(schema_add_sort(s, "score", 16), 0);
+    cr_assert_eq(index_new(s, &src, &err), 0);
+    for (uint32_t slot = 0; slot < n; slot++) {
+        int64_t user = slot / 2, tags[2] = {slot % 50, 100 + slot % 7};
+        index_doc_filter_t f[2] = {{true, false, {&user, NULL, 1}}, {true, false, {tags, NULL, 2}}};
+        index_doc_sort_t so[1] = {{true, slot % 1000}};
+        index_doc_t d = {f, so};
+        cr_assert_eq(index_bulk_put(src, slot, &d, &err), 0);
+    }
+    cr_assert_eq(index_bulk_flush(src), 0);
+    cr_assert_eq(index_rebuild_perms(src), 0);
+    cr_assert_eq(generation_write(src, 1, 100, NULL, dir, &st, &err), 0);
+    cr_assert_eq(st.materialized_bytes, 0);
+    uint64_t base_bytes = st.bytes;
+    g1 = open_gen(dir, 1, GENERATION_VERIFY);
+    cr_assert_eq(generation_load(g1, &l1, &err), 0);
+
+    /* 3 documents move to another user (user u holds slots 2u and 2u + 1): slot 10 from 5 to
+     * a new user, 501 from 250 to 17, 8001 from 4000 to 4001: 6 value bitmaps change */
+    int64_t to[3] = {1000000, 17, 4001};
+    uint32_t slots[3] = {10, 501, 8001};
+    index_t *both[2] = {src, l1};
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 2; k++) {
+            index_values_t v = {&to[i], NULL, 1};
+            cr_assert_eq(index_set_filter(both[k], slots[i], 0, false, &v, &err), 0);
+        }
+    delta_round(l1, src, 2, g1, dir, &st, &g2, &l2);
+    cr_assert_eq(st.items, 6, "%" PRIu64 " items", st.items);
+    cr_assert_eq(st.slots, 3);
+    cr_assert_gt(st.materialized_bytes, 0);
+    cr_assert_lt(st.materialized_bytes, base_bytes / 10);
+
+    /* one sort value 10 -> 11: slice 0 and the dirty bitmap change. The first sort write makes
+     * every slice of the field writable, slices 10-15 included, which no value sets (empty in
+     * the base as now): they must not appear. */
+    for (int k = 0; k < 2; k++)
+        cr_assert_eq(index_set_sort(both[k], 10, 0, 11, &err), 0);
+    index_free(l2);
+    generation_close(g2);
+    delta_round(l1, src, 4, g1, dir, &st, &g2, &l2);
+    cr_assert_eq(st.items, 8, "%" PRIu64 " items", st.items);
+    cr_assert_eq(st.slots, 3);
+
+    /* a value dropped entirely (its only two documents deleted) and a null written */
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(index_delete(both[k], 6000), 0);
+        cr_assert_eq(index_delete(both[k], 6001), 0);
+        cr_assert_eq(index_set_filter(both[k], 7, 1, true, NULL, &err), 0);
+    }
+    index_free(l2);
+    generation_close(g2);
+    delta_round(l1, src, 5, g1, dir, &st, &g2, &l2);
+    index_free(l2);
+    generation_close(g2);
+    index_free(l1);
+    generation_close(g1);
+    index_free(src);
+    schema_free(s);
+    rm_rf(dir);
+    free(dir);
+}
+
+/* Cumulative deltas along a chain of loads: each generation's load gets more writes and the
+ * next delta is written against the generation it was loaded from; every load equals the
+ * source. Also a delta whose only change is index_rebuild_perms() clearing the dirty bitmaps
+ * (no slot touched). */
+Test(generation, delta_chain)
+{
+    uint64_t seed = test_seed();
+    rng_t r = {seed};
+
+    for (int round = 0; round < 4; round++) {
+        char *dir = make_dir();
+        schema_t *s = rand_schema(&r);
+        uint32_t nslots = 50 + (uint32_t)below(&r, 2000);
+        index_t *src = build(&r, s, nslots), *cur;
+        generation_t *g, *next;
+        generation_write_stats_t st;
+        bdx_error_t err;
+
+        cr_assert_eq(generation_write(src, 1, 100, NULL, dir, &st, &err), 0);
+        g = open_gen(dir, 1, GENERATION_VERIFY);
+        cr_assert_eq(generation_load(g, &cur, &err), 0);
+        if (s->sort_count > 0) {
+            /* dirty bitmaps cleared everywhere, nothing touched */
+            cr_assert_eq(index_rebuild_perms(src), 0);
+            cr_assert_eq(index_rebuild_perms(cur), 0);
+        }
+        for (uint64_t gen = 2; gen <= 6; gen++) {
+            index_t *both[2] = {src, cur}, *l;
+            uint32_t nw = (uint32_t)below(&r, nslots / 8 + 2);
+            for (uint32_t i = 0; i < nw; i++)
+                rand_write(&r, both, 2, nslots + 32);
+            delta_round(cur, src, gen, g, dir, &st, &next, &l);
+            cr_assert(roaring_bitmap_equals(index_touched(cur), index_touched(l)),
+                      "seed %" PRIu64 " round %d gen %" PRIu64, seed, round, gen);
+            /* continue from the load (the checkpointer's restart path) */
+            index_free(cur);
+            generation_close(g);
+            cur = l;
+            g = next;
+        }
+        index_free(cur);
+        generation_close(g);
+        index_free(src);
+        schema_free(s);
+        rm_rf(dir);
+        free(dir);
+    }
+}
+
 static void flip(const char *path, uint64_t off)
 {
     int fd = open(path, O_RDWR);

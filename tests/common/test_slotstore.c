@@ -229,6 +229,24 @@ Test(slotstore, image_round_trip_then_writes)
     cr_assert_eq(slotstore_image_open(img, size, &a, &err), 0, "%s", bdx_error_message(&err));
     cr_assert_eq(slotstore_image_open(img, size, &b, &err), 0, "%s", bdx_error_message(&err));
     check_all(a, &m);
+    /* single slots read in place without an open: the same values */
+    for (size_t i = 0; i < NSLOTS; i++) {
+        const uint8_t *v;
+        size_t len;
+        cr_assert_eq(slotstore_image_get(img, size, slot_of(i), &v, &len), 0);
+        cr_assert_eq(len, m.len[i], "slot %u " SEEDFMT, slot_of(i), SEEDARG);
+        cr_assert(len == 0 ? v == NULL : memcmp(v, m.val[i], len) == 0);
+    }
+    {
+        const uint8_t *v;
+        size_t len;
+        cr_assert_eq(slotstore_image_get(img, size, NDENSE + 7, &v, &len), 0);
+        cr_assert(v == NULL && len == 0);
+        cr_assert_eq(slotstore_image_get(img, size - 32, 0, &v, &len), BDX_ECORRUPT);
+        copy[0] ^= 1; /* bad magic */
+        cr_assert_eq(slotstore_image_get(copy, size, 0, &v, &len), BDX_ECORRUPT);
+        copy[0] ^= 1;
+    }
     /* an opened, unwritten store owns only its page directory: the top level and the chunks
      * of 1024 page headers the image uses (here 3: slots < 2^22, 2^24 + 17, UINT32_MAX) */
     cr_assert_lt(slotstore_memory(a), 4 * 1024 * 48 + 8192 + 256,
