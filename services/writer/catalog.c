@@ -656,6 +656,7 @@ static int info_of(const entry_t *e, catalog_info_t *out)
     out->committed_lsn = commit_committed_lsn(e->commit);
     checkpoint_last(e->ck, &out->checkpoint);
     commit_wal_usage(e->commit, &out->wal_bytes, &out->wal_segments);
+    out->mapped_bytes = e->mapping != NULL ? generation_mapped_bytes(e->mapping) : 0;
     out->generation = e->gen;
     return 0;
 }

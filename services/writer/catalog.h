@@ -74,6 +74,7 @@ typedef struct catalog_info {
     checkpoint_info_t checkpoint;    /* the generation CURRENT names and the last checkpoint */
     uint64_t wal_bytes;              /* WAL segment bytes on disk */
     uint32_t wal_segments;           /* WAL segment files on disk */
+    uint64_t mapped_bytes;           /* generation files the live index maps */
 } catalog_info_t;
 
 /* Everything catalog_open_with() configures for each index. */

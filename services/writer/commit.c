@@ -22,6 +22,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -522,13 +523,11 @@ void commit_wal_usage(const commit_t *c, uint64_t *bytes, uint32_t *segments)
     if (d == NULL)
         return;
     while ((e = readdir(d)) != NULL) {
-        char path[PATH_MAX];
         struct stat st;
         size_t n = strlen(e->d_name);
         if (n < 5 || strcmp(e->d_name + n - 4, ".log") != 0)
             continue;
-        snprintf(path, sizeof(path), "%s/%s", c->wal_dir, e->d_name);
-        if (stat(path, &st) == 0) {
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
             *bytes += (uint64_t)st.st_size;
             (*segments)++;
         }

@@ -8,37 +8,11 @@
 
 #include "common/index.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-void stats_wal_size(const char *dir, uint64_t *bytes, uint32_t *segments)
-{
-    struct dirent *de;
-    DIR *d = opendir(dir);
-
-    *bytes = 0;
-    *segments = 0;
-    if (d == NULL)
-        return;
-    while ((de = readdir(d)) != NULL) {
-        size_t len = strlen(de->d_name);
-        struct stat st;
-        if (len < 5 || strcmp(de->d_name + len - 4, ".log") != 0)
-            continue;
-        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
-            continue;
-        *bytes += (uint64_t)st.st_size;
-        (*segments)++;
-    }
-    closedir(d);
-}
 
 uint64_t stats_rss_bytes(void)
 {
@@ -92,7 +66,6 @@ static int index_stats(catalog_t *cat, watch_t *watch, const catalog_info_t *inf
                        Bitdex__V1__IndexStats **out, bdx_error_t *err)
 {
     Bitdex__V1__IndexStats *st = malloc(sizeof(*st));
-    char dir[PATH_MAX];
     index_memory_t mem;
     int rc;
 
@@ -111,9 +84,9 @@ static int index_stats(catalog_t *cat, watch_t *watch, const catalog_info_t *inf
         return rc;
     st->bitmap_bytes = mem.bitmaps;
     st->memory_bytes = mem.total;
-    snprintf(dir, sizeof(dir), "%s/%s/%s/%s", catalog_data_dir(cat), CATALOG_DIR, st->index,
-             COMMIT_WAL_DIR);
-    stats_wal_size(dir, &st->wal_bytes, &st->wal_segments);
+    st->wal_bytes = info->wal_bytes;
+    st->wal_segments = info->wal_segments;
+    st->mapped_bytes = info->mapped_bytes;
     if ((rc = fill_watchers(watch, st)) != 0)
         return bdx_error_set(err, rc, "out of memory");
     return 0;

@@ -34,9 +34,6 @@ int stats_build(catalog_t *cat, watch_t *watch, const char *index, uint64_t acti
 /* Frees a stats_build() result. NULL is a no-op. */
 void stats_free(Bitdex__V1__GetStatsResponse *resp);
 
-/* Bytes and number of the WAL segment files (*.log) in `dir`; both 0 when it cannot be read. */
-void stats_wal_size(const char *dir, uint64_t *bytes, uint32_t *segments);
-
 /* Resident set size of this process in bytes (/proc/self/statm), 0 if unknown. */
 uint64_t stats_rss_bytes(void);
 
