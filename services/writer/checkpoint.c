@@ -31,6 +31,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,7 @@ struct checkpoint {
     uint64_t delta_bytes;        /* size of the last delta written over it */
     uint64_t delta_materialized; /* what a load of that delta materializes (0 = unknown) */
     struct timespec last;        /* when the last checkpoint finished (or the start) */
+    const char *crash_point;     /* BITDEX_TEST_CRASH_POINT (tests), or NULL */
 };
 
 static int64_t now_unix_ms(void)
@@ -85,6 +87,23 @@ static int64_t ms_since(const struct timespec *t)
 
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (int64_t)(now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+/* ---- crash points (tests) ---- */
+
+/*
+ * Test hook: when the environment names this step in BITDEX_TEST_CRASH_POINT, the process kills
+ * itself with SIGKILL right there, so tests/integration/test_checkpoint_crash.py can prove what a
+ * crash between two durability steps leaves (see the order above). Points: "written" (after 2),
+ * "ids-saved" (after 3), "published" (after 4), "gen-removed" (in 6, after the first old
+ * generation is deleted, before the WAL is truncated). Unset in production: one getenv at start.
+ */
+static void crash_at(const checkpoint_t *ck, const char *point)
+{
+    if (ck->crash_point != NULL && strcmp(ck->crash_point, point) == 0) {
+        log_warn("checkpoint", "test crash point reached: SIGKILL", "point=%s", point);
+        raise(SIGKILL);
+    }
 }
 
 /* ---- generation directories ---- */
@@ -146,9 +165,10 @@ static void clean_up(checkpoint_t *ck, uint64_t current, uint64_t current_lsn)
         }
         if (gens[i] == ck->g_number)
             continue;
-        if (generation_remove(ck->index_dir, gens[i], &e) == 0)
+        if (generation_remove(ck->index_dir, gens[i], &e) == 0) {
             removed++;
-        else
+            crash_at(ck, "gen-removed");
+        } else
             log_warn("checkpoint", "generation not removed",
                      "index=%s gen=%" PRIu64 " error=\"%s\"", ck->name, gens[i],
                      bdx_error_message(&e));
@@ -340,12 +360,15 @@ static int checkpoint_once(checkpoint_t *ck, checkpoint_info_t *info, bdx_error_
                           err); /* 2 */
     if (rc != 0)
         return rc;
+    crash_at(ck, "written");
     snprintf(dir, sizeof(dir), "%s/gen-%" PRIu64, ck->index_dir, number);
     snprintf(path, sizeof(path), "%s/%s", dir, BATCH_IDS_FILE);
     if ((rc = batch_ids_save(ck->ids, path, err)) != 0) /* 3 */
         return rc;
+    crash_at(ck, "ids-saved");
     if ((rc = generation_publish(ck->index_dir, number, err)) != 0) /* 4 */
         return rc;
+    crash_at(ck, "published");
 
     info->generation = number;
     info->lsn = ck->ix_lsn;
@@ -488,6 +511,7 @@ int checkpoint_start(const char *index_dir, const char *name, const limits_t *li
         ck->opts.full_materialized_ratio = CHECKPOINT_DEFAULT_FULL_MATERIALIZED_RATIO;
     ck->published = published;
     ck->published_arg = arg;
+    ck->crash_point = getenv("BITDEX_TEST_CRASH_POINT");
     ck->g_number = start_gen;
     ck->info.generation = start_gen;
     ck->info.lsn = start_lsn;
