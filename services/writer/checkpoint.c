@@ -355,6 +355,17 @@ static int checkpoint_once(checkpoint_t *ck, checkpoint_info_t *info, bdx_error_
     if (full && (rc = index_rebuild_perms(ck->ix)) != 0)
         return bdx_error_set(err, rc, "out of memory");
     number = info->generation + 1;
+    {
+        /* an earlier attempt may have left gen-<number> behind (written, then saving its ids or
+         * publishing failed): it was never published, so it goes */
+        char stale[PATH_MAX];
+        struct stat sb;
+        bdx_error_t e = {0};
+        snprintf(stale, sizeof(stale), "%s/gen-%" PRIu64, ck->index_dir, number);
+        if (stat(stale, &sb) == 0 && generation_remove(ck->index_dir, number, &e) != 0)
+            return bdx_error_set(err, BDX_ESTATE, "unpublished %s cannot be removed: %s", stale,
+                                 bdx_error_message(&e));
+    }
     memset(&st, 0, sizeof(st));
     rc = generation_write(ck->ix, number, ck->ix_lsn, full ? NULL : ck->g, ck->index_dir, &st,
                           err); /* 2 */
