@@ -112,15 +112,20 @@ void pbarena_reset(pbarena_t *a)
     a->hint = 0;
 }
 
-ProtobufCMessage *pbarena_unpack(pbarena_t *a, const ProtobufCMessageDescriptor *desc, size_t len,
-                                 const uint8_t *data)
+ProtobufCAllocator *pbarena_allocator(pbarena_t *a, size_t len)
 {
     size_t want = len * WIRE_FACTOR;
 
     /* size the next chunk for this message when the current one is too small for it */
     if (a->chunks == NULL || a->chunks->size - a->used < want)
         a->hint = a->hint > want ? a->hint : want;
-    return protobuf_c_message_unpack(desc, &a->allocator, len, data);
+    return &a->allocator;
+}
+
+ProtobufCMessage *pbarena_unpack(pbarena_t *a, const ProtobufCMessageDescriptor *desc, size_t len,
+                                 const uint8_t *data)
+{
+    return protobuf_c_message_unpack(desc, pbarena_allocator(a, len), len, data);
 }
 
 ProtobufCMessage *pbarena_copy(const ProtobufCMessage *msg)

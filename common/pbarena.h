@@ -38,6 +38,11 @@ void pbarena_reset(pbarena_t *a);
 ProtobufCMessage *pbarena_unpack(pbarena_t *a, const ProtobufCMessageDescriptor *desc, size_t len,
                                  const uint8_t *data);
 
+/* The arena's allocator, for a decoder of its own that decodes `len` encoded bytes (the arena
+ * sizes its next chunk for them, as pbarena_unpack() does). What it allocates is borrowed from
+ * the arena like a message of pbarena_unpack(); its free() does nothing. */
+ProtobufCAllocator *pbarena_allocator(pbarena_t *a, size_t len);
+
 /* A copy of `msg` with the default allocator: caller frees it with
  * protobuf_c_message_free_unpacked(copy, NULL). NULL when out of memory. */
 ProtobufCMessage *pbarena_copy(const ProtobufCMessage *msg);

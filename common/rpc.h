@@ -264,10 +264,12 @@ ProtobufCMessage *rpc_call_take_message(rpc_call_t *call);
 /*
  * The encoded bytes the current request message (the unary request, or the message on_recv is
  * handling) was decoded from, and their length in *len; NULL (and 0) when there is none or it
- * was taken. Borrowed; valid as long as the message (the call, or until on_recv / its deferred
- * job returns).
+ * was taken. *canonical is true when the bytes are known to be exactly what
+ * protobuf_c_message_pack() gives for the message (write batches, common/apply_decode.h); false
+ * means unknown. Borrowed; valid as long as the message (the call, or until on_recv / its
+ * deferred job returns).
  */
-const uint8_t *rpc_call_message_bytes(rpc_call_t *call, size_t *len);
+const uint8_t *rpc_call_message_bytes(rpc_call_t *call, size_t *len, bool *canonical);
 
 /*
  * Attaches handler state to the call. `release(data)` (may be NULL) runs exactly once when the

@@ -19,6 +19,7 @@
  */
 #include "common/rpc_internal.h"
 
+#include "common/apply_decode.h"
 #include "common/log.h"
 #include "common/pbarena.h"
 
@@ -37,6 +38,7 @@ static void release_bytes(rpc_call_t *c)
     if (c->has_msg_bytes) {
         grpc_slice_unref(c->msg_bytes);
         c->has_msg_bytes = false;
+        c->msg_canonical = false;
     }
 }
 
@@ -101,6 +103,9 @@ rpc_send_entry_t *rpc_call_die_locked(rpc_call_t *c)
  * Decodes a whole byte buffer as `desc` into the call's arena (common/pbarena.h: no malloc per
  * field, freed at once); NULL when it does not decode. One message of a call is decoded at a
  * time (the next only after resume() released the current one), so one arena serves them all.
+ * Write batches, most of what the writer receives, go through their own one-pass decoder,
+ * which also proves them canonical so the WAL can log them as received (common/apply_decode.h);
+ * on anything unusual it falls back to protobuf-c, like every other message.
  */
 static ProtobufCMessage *decode(rpc_call_t *c, grpc_byte_buffer *bb,
                                 const ProtobufCMessageDescriptor *desc)
@@ -111,13 +116,20 @@ static ProtobufCMessage *decode(rpc_call_t *c, grpc_byte_buffer *bb,
     if (!grpc_byte_buffer_reader_init(&r, bb))
         return NULL;
     grpc_slice s = grpc_byte_buffer_reader_readall(&r);
-    ProtobufCMessage *msg =
-        pbarena_unpack(c->arena, desc, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
+    const uint8_t *data = GRPC_SLICE_START_PTR(s);
+    size_t len = GRPC_SLICE_LENGTH(s);
+    Bitdex__V1__ApplyRequest *req = NULL;
+    ProtobufCMessage *msg;
+    bool canonical = desc == &bitdex__v1__apply_request__descriptor &&
+                     apply_decode(pbarena_allocator(c->arena, len), data, len, &req);
+
+    msg = canonical ? &req->base : pbarena_unpack(c->arena, desc, len, data);
     grpc_byte_buffer_reader_destroy(&r);
     release_bytes(c);
     if (msg != NULL) { /* kept for rpc_call_message_bytes(), as long as the message */
         c->msg_bytes = s;
         c->has_msg_bytes = true;
+        c->msg_canonical = canonical;
     } else {
         grpc_slice_unref(s);
     }
@@ -351,15 +363,17 @@ ProtobufCMessage *rpc_call_take_message(rpc_call_t *call)
     return m != NULL ? pbarena_copy(m) : NULL;
 }
 
-const uint8_t *rpc_call_message_bytes(rpc_call_t *call, size_t *len)
+const uint8_t *rpc_call_message_bytes(rpc_call_t *call, size_t *len, bool *canonical)
 {
     const uint8_t *p = NULL;
 
     *len = 0;
+    *canonical = false;
     pthread_mutex_lock(&call->mu);
     if (call->has_msg_bytes && (call->cur_msg != NULL || call->request != NULL)) {
         p = GRPC_SLICE_START_PTR(call->msg_bytes);
         *len = GRPC_SLICE_LENGTH(call->msg_bytes);
+        *canonical = call->msg_canonical;
     }
     pthread_mutex_unlock(&call->mu);
     return p;

@@ -155,6 +155,7 @@ struct rpc_call {
     struct pbarena *arena;     /* request / cur_msg are decoded into it (common/pbarena.h) */
     grpc_slice msg_bytes;      /* encoded bytes of request / cur_msg, when has_msg_bytes */
     bool has_msg_bytes;
+    bool msg_canonical; /* msg_bytes are protobuf-c's packing (apply_decode proved it) */
 
     rpc_job_t job;
     bool defer_pending;

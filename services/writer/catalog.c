@@ -681,7 +681,8 @@ static int acquire(catalog_t *cat, const char *name, commit_t **out, bdx_error_t
 }
 
 int catalog_apply(catalog_t *cat, const Bitdex__V1__ApplyRequest *req, const void *wire,
-                  size_t wire_len, bool wait, commit_result_t *res, bdx_error_t *err)
+                  size_t wire_len, bool wire_canonical, bool wait, commit_result_t *res,
+                  bdx_error_t *err)
 {
     commit_t *c;
     int rc;
@@ -689,8 +690,8 @@ int catalog_apply(catalog_t *cat, const Bitdex__V1__ApplyRequest *req, const voi
     memset(res, 0, sizeof(*res));
     if ((rc = acquire(cat, req->index, &c, err)) != 0)
         return rc;
-    rc = wait ? commit_apply(c, req, wire, wire_len, res, err)
-              : commit_append(c, req, wire, wire_len, res, err);
+    rc = wait ? commit_apply(c, req, wire, wire_len, wire_canonical, res, err)
+              : commit_append(c, req, wire, wire_len, wire_canonical, res, err);
     commit_unref(c);
     return rc;
 }

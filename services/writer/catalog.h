@@ -147,13 +147,14 @@ int catalog_list(catalog_t *cat, catalog_info_t **out, size_t *count);
 
 /*
  * Commits the batch `req` (borrowed; decoded from the `wire_len` bytes at `wire`, or wire NULL
- * when unknown: see commit_append()) to index req->index: commit_append() and, when `wait`,
+ * when unknown; `wire_canonical` when they are known canonical: see commit_append()) to index req->index: commit_append() and, when `wait`,
  * commit_wait() too (blocks up to a WAL sync: call it from a thread pool). Without `wait` the
  * caller must catalog_wait() before acknowledging. Returns 0, BDX_EINVAL ("index: required"),
  * BDX_ENOTFOUND, or commit_append()/commit_wait()'s errors.
  */
 int catalog_apply(catalog_t *cat, const Bitdex__V1__ApplyRequest *req, const void *wire,
-                  size_t wire_len, bool wait, commit_result_t *res, bdx_error_t *err);
+                  size_t wire_len, bool wire_canonical, bool wait, commit_result_t *res,
+                  bdx_error_t *err);
 
 /* checkpoint_run() on index `name`: blocks until a generation covering every LSN committed
  * before the call is published (call it from a thread pool). Returns 0, BDX_EINVAL,

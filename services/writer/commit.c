@@ -206,7 +206,7 @@ int commit_wait(commit_t *c, uint64_t lsn, bdx_error_t *err)
  *      and the client, not acknowledged, retries it with its batch_id.
  */
 int commit_append(commit_t *c, const Bitdex__V1__ApplyRequest *req, const void *wire,
-                  size_t wire_len, commit_result_t *res, bdx_error_t *err)
+                  size_t wire_len, bool wire_canonical, commit_result_t *res, bdx_error_t *err)
 {
     const char *id = req->batch_id != NULL && req->batch_id[0] != '\0' ? req->batch_id : NULL;
     apply_stats_t stats;
@@ -223,7 +223,8 @@ int commit_append(commit_t *c, const Bitdex__V1__ApplyRequest *req, const void *
                              bdx_strerror(rc));
     if ((rc = apply_check(c->ix, &c->limits, req, err)) != 0) /* 1 */
         return rc;
-    if (wire != NULL && pbcanon_check(&bitdex__v1__apply_request__descriptor, wire, wire_len)) {
+    if (wire != NULL &&
+        (wire_canonical || pbcanon_check(&bitdex__v1__apply_request__descriptor, wire, wire_len))) {
         frame = wire; /* the received bytes are what packing would give: no need to */
         len = wire_len;
     } else {
@@ -274,9 +275,9 @@ unlock:
 }
 
 int commit_apply(commit_t *c, const Bitdex__V1__ApplyRequest *req, const void *wire,
-                 size_t wire_len, commit_result_t *res, bdx_error_t *err)
+                 size_t wire_len, bool wire_canonical, commit_result_t *res, bdx_error_t *err)
 {
-    int rc = commit_append(c, req, wire, wire_len, res, err);
+    int rc = commit_append(c, req, wire, wire_len, wire_canonical, res, err);
 
     return rc != 0 ? rc : commit_wait(c, res->lsn, err); /* 5 */
 }

@@ -110,15 +110,16 @@ void commit_unref(commit_t *c);
 /*
  * Durability steps 1-4 (see commit.c): validates `req` (borrowed), logs it and applies it, and
  * fills *res. `wire` (borrowed; may be NULL) holds the `wire_len` bytes `req` was decoded from:
- * when they are exactly what packing `req` gives (common/pbcanon.h) they are logged as they
- * are, else `req` is packed; the WAL frame is the same either way. Does not wait for durability: the batch must not be acknowledged before
+ * when they are exactly what packing `req` gives they are logged as they are, else `req` is
+ * packed; the WAL frame is the same either way. `wire_canonical` says the decoder already
+ * proved that (common/apply_decode.h); when false, pbcanon_check() decides. Does not wait for durability: the batch must not be acknowledged before
  * commit_wait(res->lsn) returns 0. A duplicate batch_id fills *res from the remembered batch.
  * Returns 0; BDX_EINVAL / BDX_EUNIMPLEMENTED (apply_check, nothing written); BDX_ELIMIT (the
  * packed batch exceeds the WAL frame limit); BDX_ESTATE (the commit failed earlier); -errno
  * from the WAL write (nothing applied); -ENOMEM.
  */
 int commit_append(commit_t *c, const Bitdex__V1__ApplyRequest *req, const void *wire,
-                  size_t wire_len, commit_result_t *res, bdx_error_t *err);
+                  size_t wire_len, bool wire_canonical, commit_result_t *res, bdx_error_t *err);
 
 /*
  * Durability step 5: blocks until LSN `lsn` is durable under the sync policy (returns at once
@@ -129,7 +130,7 @@ int commit_wait(commit_t *c, uint64_t lsn, bdx_error_t *err);
 
 /* commit_append() then commit_wait(): when it returns 0 the batch may be acknowledged. */
 int commit_apply(commit_t *c, const Bitdex__V1__ApplyRequest *req, const void *wire,
-                 size_t wire_len, commit_result_t *res, bdx_error_t *err);
+                 size_t wire_len, bool wire_canonical, commit_result_t *res, bdx_error_t *err);
 
 /* Live documents in the index after the last applied batch. Any thread. */
 uint64_t commit_doc_count(const commit_t *c);

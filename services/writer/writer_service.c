@@ -340,9 +340,10 @@ static void do_apply(catalog_t *cat, rpc_call_t *call, const ProtobufCMessage *m
     commit_result_t res;
     bdx_error_t err = {0};
     size_t len;
-    const uint8_t *wire = rpc_call_message_bytes(call, &len);
+    bool canonical;
+    const uint8_t *wire = rpc_call_message_bytes(call, &len, &canonical);
 
-    if (catalog_apply(cat, req, wire, len, true, &res, &err) != 0) {
+    if (catalog_apply(cat, req, wire, len, canonical, true, &res, &err) != 0) {
         rpc_call_fail_error(call, &err);
         return;
     }
@@ -400,6 +401,7 @@ static void stream_batch_work(rpc_call_t *call, void *arg)
     commit_result_t res;
     bdx_error_t err = {0};
     const uint8_t *wire;
+    bool canonical;
     size_t len;
 
     if (st->failed)
@@ -421,8 +423,8 @@ static void stream_batch_work(rpc_call_t *call, void *arg)
         stream_fail(st, call, &err);
         return;
     }
-    wire = rpc_call_message_bytes(call, &len);
-    if (catalog_apply(st->cat, req, wire, len, false, &res, &err) != 0) {
+    wire = rpc_call_message_bytes(call, &len, &canonical);
+    if (catalog_apply(st->cat, req, wire, len, canonical, false, &res, &err) != 0) {
         stream_fail(st, call, &err);
         return;
     }

@@ -475,7 +475,7 @@ static void put_docs(catalog_t *cat, uint32_t first, uint32_t n, uint32_t step, 
     req.index = "images";
     req.n_ops = n;
     req.ops = opp;
-    cr_assert_eq(catalog_apply(cat, &req, NULL, 0, true, &res, &err), 0, "%s",
+    cr_assert_eq(catalog_apply(cat, &req, NULL, 0, false, true, &res, &err), 0, "%s",
                  bdx_error_message(&err));
     free(docs);
     free(sv);

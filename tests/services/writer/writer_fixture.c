@@ -90,7 +90,7 @@ uint64_t writer_fixture_put(writer_fixture_t *f, const char *index, uint32_t id)
     req.index = (char *)index;
     req.n_ops = 1;
     req.ops = ops;
-    cr_assert_eq(catalog_apply(f->cat, &req, NULL, 0, true, &res, &err), 0, "%s",
+    cr_assert_eq(catalog_apply(f->cat, &req, NULL, 0, false, true, &res, &err), 0, "%s",
                  bdx_error_message(&err));
     return res.lsn;
 }
