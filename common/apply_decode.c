@@ -10,6 +10,8 @@
  */
 #include "common/apply_decode.h"
 
+#include "common/pbarena.h"
+
 #include <string.h>
 
 #define TAG(num, wire) ((uint8_t)((num) << 3 | PROTOBUF_C_WIRE_TYPE_##wire))
@@ -488,4 +490,14 @@ bool apply_decode(ProtobufCAllocator *al, const uint8_t *data, size_t len,
         return false;
     *out = m;
     return true;
+}
+
+Bitdex__V1__ApplyRequest *apply_decode_arena(pbarena_t *a, const uint8_t *data, size_t len)
+{
+    Bitdex__V1__ApplyRequest *req = NULL;
+
+    if (apply_decode(pbarena_allocator(a, len), data, len, &req))
+        return req;
+    return (Bitdex__V1__ApplyRequest *)pbarena_unpack(a, &bitdex__v1__apply_request__descriptor,
+                                                      len, data);
 }

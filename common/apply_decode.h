@@ -20,6 +20,7 @@
 #define BITDEX_APPLY_DECODE_H
 
 #include "bitdex/v1/writer.pb-c.h"
+#include "common/pbarena.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -37,5 +38,10 @@
  */
 bool apply_decode(ProtobufCAllocator *al, const uint8_t *data, size_t len,
                   Bitdex__V1__ApplyRequest **out);
+
+/* apply_decode() into arena `a` (common/pbarena.h), falling back to pbarena_unpack() for bytes it
+ * does not take: the request borrowed from the arena, or NULL when the bytes do not decode as an
+ * ApplyRequest at all (or memory ran out). For WAL frames (replay, checkpoints). */
+Bitdex__V1__ApplyRequest *apply_decode_arena(pbarena_t *a, const uint8_t *data, size_t len);
 
 #endif

@@ -18,6 +18,7 @@
 #include "services/writer/checkpoint.h"
 
 #include "common/apply.h"
+#include "common/apply_decode.h"
 #include "common/generation.h"
 #include "common/index.h"
 #include "common/log.h"
@@ -271,8 +272,7 @@ static int catch_up(checkpoint_t *ck, uint64_t target, bdx_error_t *err)
             break;
         }
         pbarena_reset(arena);
-        req = (Bitdex__V1__ApplyRequest *)pbarena_unpack(
-            arena, &bitdex__v1__apply_request__descriptor, len, payload);
+        req = apply_decode_arena(arena, payload, len);
         if (req == NULL) {
             rc = bdx_error_set(err, BDX_ECORRUPT, "wal %s: frame LSN %" PRIu64 " does not decode",
                                ck->wal_dir, lsn);

@@ -13,6 +13,7 @@
  */
 #include "services/writer/commit.h"
 
+#include "common/apply_decode.h"
 #include "common/log.h"
 #include "common/pbarena.h"
 #include "common/pbcanon.h"
@@ -365,8 +366,7 @@ static int replay(commit_t *c, const char *dir, uint64_t log_id, bdx_error_t *er
             break;
         }
         pbarena_reset(arena);
-        req = (Bitdex__V1__ApplyRequest *)pbarena_unpack(
-            arena, &bitdex__v1__apply_request__descriptor, len, payload);
+        req = apply_decode_arena(arena, payload, len);
         if (req == NULL) {
             rc = bdx_error_set(err, BDX_ECORRUPT,
                                "wal %s: frame LSN %llu is not an ApplyRequest; run bitdex-check",
