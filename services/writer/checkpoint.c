@@ -16,13 +16,12 @@
  *      files that the next checkpoint deletes.
  */
 #include "services/writer/checkpoint.h"
+#include "services/writer/replay.h"
 
 #include "common/apply.h"
-#include "common/apply_decode.h"
 #include "common/generation.h"
 #include "common/index.h"
 #include "common/log.h"
-#include "common/pbarena.h"
 #include "common/schema_file.h"
 #include "common/wal.h"
 
@@ -244,57 +243,8 @@ static int load_instance(checkpoint_t *ck, uint64_t number, bool verify, bdx_err
 /* Step 1: applies the WAL frames (ck->ix_lsn, target] to the checkpoint instance. */
 static int catch_up(checkpoint_t *ck, uint64_t target, bdx_error_t *err)
 {
-    wal_reader_t *r = NULL;
-    pbarena_t *arena; /* each frame is decoded into it, then released at once */
-    uint64_t lsn = ck->ix_lsn;
-    int rc;
-
-    if (target <= ck->ix_lsn)
-        return 0;
-    if ((arena = pbarena_new()) == NULL)
-        return bdx_error_set(err, -ENOMEM, "out of memory");
-    if ((rc = wal_reader_open(ck->wal_dir, ck->ix_lsn + 1, wal_log_id(ck->name), &r, err)) != 0) {
-        pbarena_free(arena);
-        return rc;
-    }
-    while (lsn < target) {
-        Bitdex__V1__ApplyRequest *req;
-        apply_stats_t stats;
-        const void *payload;
-        bdx_error_t e = {0};
-        size_t len;
-        if ((rc = wal_reader_next(r, &lsn, &payload, &len, err)) != 0) {
-            if (rc == WAL_AGAIN)
-                rc =
-                    bdx_error_set(err, BDX_ECORRUPT,
-                                  "wal %s: committed LSN %" PRIu64 " not readable (at %" PRIu64 ")",
-                                  ck->wal_dir, target, wal_reader_next_lsn(r));
-            break;
-        }
-        pbarena_reset(arena);
-        req = apply_decode_arena(arena, payload, len);
-        if (req == NULL) {
-            rc = bdx_error_set(err, BDX_ECORRUPT, "wal %s: frame LSN %" PRIu64 " does not decode",
-                               ck->wal_dir, lsn);
-            break;
-        }
-        if ((rc = apply_check(ck->ix, &ck->limits, req, &e)) != 0 ||
-            (rc = apply_run(ck->ix, req, &stats, &e)) != 0) {
-            rc = bdx_error_set(err, rc == -ENOMEM ? rc : BDX_ECORRUPT,
-                               "wal %s: frame LSN %" PRIu64 " cannot be applied: %s", ck->wal_dir,
-                               lsn, bdx_error_message(&e));
-        } else if (req->batch_id != NULL && req->batch_id[0] != '\0') {
-            batch_result_t res = {lsn, stats.ops, stats.skipped};
-            if (batch_ids_add(ck->ids, req->batch_id, &res) == -ENOMEM)
-                rc = bdx_error_set(err, -ENOMEM, "out of memory");
-        }
-        if (rc != 0)
-            break;
-        ck->ix_lsn = lsn;
-    }
-    wal_reader_close(r);
-    pbarena_free(arena);
-    return rc;
+    return replay_wal(ck->wal_dir, wal_log_id(ck->name), ck->ix_lsn, target, ck->ix, &ck->limits,
+                      ck->ids, &ck->ix_lsn, NULL, err);
 }
 
 /*

@@ -19,6 +19,7 @@
 #include "common/pbcanon.h"
 #include "common/wal.h"
 #include "services/writer/batch_ids.h"
+#include "services/writer/replay.h"
 #include "services/writer/watch.h"
 
 #include <dirent.h>
@@ -330,10 +331,8 @@ void commit_unref(commit_t *c)
 /* Applies every frame after c->start_lsn to the index (which holds the state at start_lsn). */
 static int replay(commit_t *c, const char *dir, uint64_t log_id, bdx_error_t *err)
 {
-    uint64_t first = wal_first_lsn(c->wal), last = wal_last_lsn(c->wal), lsn = c->start_lsn, n = 0;
+    uint64_t first = wal_first_lsn(c->wal), last = wal_last_lsn(c->wal), n = 0;
     struct timespec t0, t1;
-    wal_reader_t *r = NULL;
-    pbarena_t *arena; /* each frame is decoded into it, then released at once */
     int rc;
 
     if (last < c->start_lsn || (last > c->start_lsn && first > c->start_lsn + 1))
@@ -344,54 +343,9 @@ static int replay(commit_t *c, const char *dir, uint64_t log_id, bdx_error_t *er
                              (unsigned long long)c->start_lsn);
     if (last <= c->start_lsn)
         return 0;
-    if (first <= c->start_lsn)
-        first = c->start_lsn + 1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if ((arena = pbarena_new()) == NULL)
-        return bdx_error_set(err, -ENOMEM, "out of memory");
-    if ((rc = wal_reader_open(dir, first, log_id, &r, err)) != 0) {
-        pbarena_free(arena);
-        return rc;
-    }
-    while (lsn < last) {
-        Bitdex__V1__ApplyRequest *req;
-        apply_stats_t stats;
-        const void *payload;
-        bdx_error_t e = {0};
-        size_t len;
-        if ((rc = wal_reader_next(r, &lsn, &payload, &len, err)) != 0) {
-            if (rc == WAL_AGAIN)
-                rc = bdx_error_set(err, BDX_ECORRUPT, "wal %s: frame LSN %llu missing at replay",
-                                   dir, (unsigned long long)wal_reader_next_lsn(r));
-            break;
-        }
-        pbarena_reset(arena);
-        req = apply_decode_arena(arena, payload, len);
-        if (req == NULL) {
-            rc = bdx_error_set(err, BDX_ECORRUPT,
-                               "wal %s: frame LSN %llu is not an ApplyRequest; run bitdex-check",
-                               dir, (unsigned long long)lsn);
-            break;
-        }
-        if ((rc = apply_check(c->ix, &c->limits, req, &e)) != 0 ||
-            (rc = apply_run(c->ix, req, &stats, &e)) != 0) {
-            rc = bdx_error_set(err, rc == -ENOMEM ? rc : BDX_ECORRUPT,
-                               "wal %s: frame LSN %llu cannot be applied: %s", dir,
-                               (unsigned long long)lsn, bdx_error_message(&e));
-            break;
-        }
-        if (req->batch_id != NULL && req->batch_id[0] != '\0') {
-            batch_result_t res = {lsn, stats.ops, stats.skipped};
-            if (batch_ids_add(c->ids, req->batch_id, &res) == -ENOMEM) {
-                rc = bdx_error_set(err, -ENOMEM, "out of memory");
-                break;
-            }
-        }
-        n++;
-    }
-    wal_reader_close(r);
-    pbarena_free(arena);
-    if (rc != 0)
+    if ((rc = replay_wal(dir, log_id, c->start_lsn, last, c->ix, &c->limits, c->ids, NULL, &n,
+                         err)) != 0)
         return rc;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     log_info("commit", "wal replayed", "index=%s frames=%llu last_lsn=%llu docs=%llu ms=%lld",
