@@ -33,6 +33,7 @@
 #include "bench/dataset.h"
 #include "bench/loader.h"
 #include "bench/naive.h"
+#include "bench/report.h"
 #include "bench/shape.h"
 #include "bench/shape_query.h"
 #include "bench/stats.h"
@@ -257,44 +258,6 @@ static const char *strategy_summary(const shape_bench_t *sb, char *buf, size_t l
     return buf;
 }
 
-static void read_first_line(const char *path, const char *prefix, char *out, size_t len)
-{
-    out[0] = '\0';
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    char line[512];
-    size_t plen = strlen(prefix);
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, prefix, plen) == 0) {
-            char *p = strchr(line, ':');
-            if (p) {
-                p++;
-                while (*p == ' ' || *p == '\t')
-                    p++;
-                p[strcspn(p, "\n")] = '\0';
-                snprintf(out, len, "%s", p);
-            }
-            break;
-        }
-    }
-    fclose(f);
-}
-
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fprintf(f, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            fprintf(f, "\\u%04x", *s);
-        else
-            fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 typedef struct report {
     const options_t *opt;
     const dataset_t *ds;
@@ -320,17 +283,17 @@ static void write_json(const report_t *r, FILE *f)
     double docs = (double)(m->docs ? m->docs : 1);
     fprintf(f, "{\n  \"benchmark\": \"bitdex-bench-engine\",\n  \"format\": 1,\n");
     fprintf(f, "  \"mode\": \"in-process, one thread, concurrency 1\",\n  \"date\": ");
-    json_string(f, r->when);
+    report_json_string(f, r->when);
     fprintf(f, ",\n  \"machine\": {\"cpu\": ");
-    json_string(f, r->cpu);
+    report_json_string(f, r->cpu);
     fprintf(f, ", \"nproc\": %ld, \"kernel\": ", r->nproc);
-    json_string(f, r->kernel);
+    report_json_string(f, r->kernel);
     fprintf(f, ", \"loadavg_before\": ");
-    json_string(f, r->loadavg[0]);
+    report_json_string(f, r->loadavg[0]);
     fprintf(f, ", \"loadavg_after\": ");
-    json_string(f, r->loadavg[1]);
+    report_json_string(f, r->loadavg[1]);
     fprintf(f, "},\n  \"data\": {\"dir\": ");
-    json_string(f, r->opt->data);
+    report_json_string(f, r->opt->data);
     fprintf(f, ", \"docs\": %llu, \"max_id\": %u, \"tag_rows\": %llu, \"datagen\": %s},\n",
             (unsigned long long)ds->n, ds->max_id, (unsigned long long)ds->tag_rows, r->datagen);
     fprintf(f,
@@ -453,7 +416,7 @@ static void fill_machine(report_t *r)
 {
     struct utsname u;
     snprintf(r->kernel, sizeof(r->kernel), "%s", uname(&u) == 0 ? u.release : "unknown");
-    read_first_line("/proc/cpuinfo", "model name", r->cpu, sizeof(r->cpu));
+    report_cpu_model(r->cpu, sizeof(r->cpu));
     if (!r->cpu[0])
         snprintf(r->cpu, sizeof(r->cpu), "unknown");
     r->nproc = sysconf(_SC_NPROCESSORS_ONLN);
@@ -461,17 +424,6 @@ static void fill_machine(report_t *r)
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(r->when, sizeof(r->when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static void read_loadavg(char *out, size_t len)
-{
-    snprintf(out, len, "unknown");
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (!f)
-        return;
-    if (fgets(out, (int)len, f))
-        out[strcspn(out, "\n")] = '\0';
-    fclose(f);
 }
 
 static void read_datagen(const char *dir, char *out, size_t len)
@@ -567,7 +519,7 @@ int main(int argc, char **argv)
     search_options_t so = {.force = opt.force};
 
     fill_machine(&rep);
-    read_loadavg(rep.loadavg[0], sizeof(rep.loadavg[0]));
+    report_loadavg(rep.loadavg[0], sizeof(rep.loadavg[0]));
     read_datagen(opt.data, rep.datagen, sizeof(rep.datagen));
 
     /* 1. load */
@@ -684,7 +636,7 @@ int main(int argc, char **argv)
                 sb->med_cpu_p99, strategy_summary(sb, strat, sizeof(strat)));
     }
 
-    read_loadavg(rep.loadavg[1], sizeof(rep.loadavg[1]));
+    report_loadavg(rep.loadavg[1], sizeof(rep.loadavg[1]));
     for (size_t s = 0; opt.explain && s < nshapes; s++)
         explain_first(ix, &so, &shapes[s]);
     if (opt.out_json) {

@@ -26,6 +26,7 @@
 
 #include "bench/dataset.h"
 #include "bench/naive.h"
+#include "bench/report.h"
 #include "bench/shape.h"
 #include "bench/stats.h"
 
@@ -255,20 +256,6 @@ static int prepare(PGconn *c, shape_bench_t *sb)
     return 0;
 }
 
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fprintf(f, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            fprintf(f, "\\u%04x", *s);
-        else
-            fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static void write_settings(FILE *f, PGconn *c)
 {
     PGresult *r = PQexec(c, "SELECT name, current_setting(name) FROM pg_settings "
@@ -277,24 +264,13 @@ static void write_settings(FILE *f, PGconn *c)
     if (PQresultStatus(r) == PGRES_TUPLES_OK) {
         for (int i = 0; i < PQntuples(r); i++) {
             fprintf(f, "%s", i ? ", " : "");
-            json_string(f, PQgetvalue(r, i, 0));
+            report_json_string(f, PQgetvalue(r, i, 0));
             fprintf(f, ": ");
-            json_string(f, PQgetvalue(r, i, 1));
+            report_json_string(f, PQgetvalue(r, i, 1));
         }
     }
     fprintf(f, "}");
     PQclear(r);
-}
-
-static void read_loadavg(char *out, size_t len)
-{
-    snprintf(out, len, "unknown");
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (!f)
-        return;
-    if (fgets(out, (int)len, f))
-        out[strcspn(out, "\n")] = '\0';
-    fclose(f);
 }
 
 static void usage(FILE *f)
@@ -459,7 +435,7 @@ int main(int argc, char **argv)
     dataset_free(&ds);
 
     /* warm-up + timed passes */
-    read_loadavg(load_before, sizeof(load_before));
+    report_loadavg(load_before, sizeof(load_before));
     for (int p = -1; p < (int)runs; p++) {
         for (size_t s = 0; s < nshapes; s++) {
             shape_bench_t *sb = &shapes[s];
@@ -498,7 +474,7 @@ int main(int argc, char **argv)
                 sb->med_p50, sb->med_p99, sb->med_max);
     }
 
-    read_loadavg(load_after, sizeof(load_after));
+    report_loadavg(load_after, sizeof(load_after));
     if (out_json) {
         FILE *f = fopen(out_json, "w");
         if (!f) {
@@ -513,18 +489,18 @@ int main(int argc, char **argv)
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
         fprintf(f, "{\n  \"benchmark\": \"bitdex-bench-postgres\",\n  \"format\": 1,\n"
                    "  \"peer\": \"PostgreSQL\",\n  \"server_version\": ");
-        json_string(f, PQparameterStatus(c, "server_version")
-                           ? PQparameterStatus(c, "server_version")
-                           : "unknown");
+        report_json_string(f, PQparameterStatus(c, "server_version")
+                                  ? PQparameterStatus(c, "server_version")
+                                  : "unknown");
         fprintf(f,
                 ",\n  \"mode\": \"libpq over loopback TCP, one connection, prepared "
                 "statements, concurrency 1\",\n  \"date\": \"%s\",\n  \"data\": ",
                 when);
-        json_string(f, data);
+        report_json_string(f, data);
         fprintf(f, ",\n  \"loadavg_before\": ");
-        json_string(f, load_before);
+        report_json_string(f, load_before);
         fprintf(f, ",\n  \"loadavg_after\": ");
-        json_string(f, load_after);
+        report_json_string(f, load_after);
         fprintf(f,
                 ",\n  \"load_s\": %.3f,\n  \"runs\": %u,\n  \"check_per_shape\": %u,\n"
                 "  \"correct\": %s,\n  \"settings\": ",
@@ -539,7 +515,7 @@ int main(int argc, char **argv)
                     "\"sql\": ",
                     sb->file->name, sb->n, sb->med_p50, sb->med_p99, sb->med_max, sb->checked,
                     sb->mismatches);
-            json_string(f, shape_sql(&sb->args[0]));
+            report_json_string(f, shape_sql(&sb->args[0]));
             fprintf(f, ",\n     \"per_run\": [");
             for (unsigned p = 0; p < runs; p++)
                 fprintf(f, "%s{\"p50_us\": %.2f, \"p99_us\": %.2f, \"max_us\": %.2f}",

@@ -43,6 +43,7 @@
 
 #include "bench/dataset.h"
 #include "bench/loader.h"
+#include "bench/report.h"
 #include "bench/rng.h"
 #include "bench/stats.h"
 #include "common/generation.h"
@@ -294,41 +295,6 @@ static int apply_changes(index_t *ix, const dataset_t *ds, rng_t *rng, uint64_t 
     return 0;
 }
 
-static void read_first_line(const char *path, const char *prefix, char *out, size_t len)
-{
-    out[0] = '\0';
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    char line[512];
-    size_t plen = strlen(prefix);
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, prefix, plen) == 0) {
-            char *p = strchr(line, ':');
-            if (p) {
-                p++;
-                while (*p == ' ' || *p == '\t')
-                    p++;
-                p[strcspn(p, "\n")] = '\0';
-                snprintf(out, len, "%s", p);
-            }
-            break;
-        }
-    }
-    fclose(f);
-}
-
-static void read_loadavg(char *out, size_t len)
-{
-    snprintf(out, len, "unknown");
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (!f)
-        return;
-    if (fgets(out, (int)len, f))
-        out[strcspn(out, "\n")] = '\0';
-    fclose(f);
-}
-
 /* Bytes the index owns: index_memory() counts frozen bitmaps at their serialized size, which
  * for an index loaded from a generation lies in the mapping (no arena of its own). */
 static size_t owned(const index_memory_t *m)
@@ -527,13 +493,13 @@ int main(int argc, char **argv)
     report_t rep = {.opt = &opt};
     struct utsname u;
     snprintf(rep.kernel, sizeof(rep.kernel), "%s", uname(&u) == 0 ? u.release : "unknown");
-    read_first_line("/proc/cpuinfo", "model name", rep.cpu, sizeof(rep.cpu));
+    report_cpu_model(rep.cpu, sizeof(rep.cpu));
     rep.nproc = sysconf(_SC_NPROCESSORS_ONLN);
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(rep.when, sizeof(rep.when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    read_loadavg(rep.loadavg[0], sizeof(rep.loadavg[0]));
+    report_loadavg(rep.loadavg[0], sizeof(rep.loadavg[0]));
 
     bdx_error_t err = {0};
     dataset_t ds;
@@ -675,7 +641,7 @@ int main(int argc, char **argv)
             rep.delta.open_ms, rep.delta.open_verify_ms, rep.delta.load_ms,
             (double)rep.delta.mapped / 1e6);
     dataset_free(&ds);
-    read_loadavg(rep.loadavg[1], sizeof(rep.loadavg[1]));
+    report_loadavg(rep.loadavg[1], sizeof(rep.loadavg[1]));
 
     if (opt.json) {
         FILE *f = fopen(opt.json, "w");
