@@ -9,6 +9,7 @@
  * and strings outside oneofs never zero, no NUL in strings.
  */
 #include "common/apply_decode.h"
+#include "common/protowire.h"
 
 #include "common/pbarena.h"
 
@@ -21,33 +22,6 @@ typedef bool (*decode_fn)(ProtobufCAllocator *al, const uint8_t *p, const uint8_
 static inline void *alloc(ProtobufCAllocator *al, size_t size)
 {
     return al->alloc(al->allocator_data, size);
-}
-
-/* Reads a varint in its shortest form; false when truncated, over 64 bits or padded. */
-static inline bool varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
-{
-    const uint8_t *q = *p;
-    uint64_t v = 0;
-
-    if (q < end && *q < 0x80) {
-        *out = *q;
-        *p = q + 1;
-        return true;
-    }
-    for (unsigned i = 0; i < 10 && q < end; i++) {
-        uint8_t b = *q++;
-        if (i == 9 && b > 1)
-            return false;
-        v |= (uint64_t)(b & 0x7f) << (7 * i);
-        if (!(b & 0x80)) {
-            if (b == 0 && i > 0)
-                return false;
-            *p = q;
-            *out = v;
-            return true;
-        }
-    }
-    return false;
 }
 
 /* True when the next byte is `tag`; consumes it then. */
@@ -65,7 +39,7 @@ static inline bool length(const uint8_t **p, const uint8_t *end, const uint8_t *
 {
     uint64_t v;
 
-    if (!varint(p, end, &v) || v > (uint64_t)(end - *p))
+    if (!protowire_varint_canonical(p, end, &v) || v > (uint64_t)(end - *p))
         return false;
     *body_end = *p + v;
     return true;
@@ -76,7 +50,7 @@ static inline bool id32(const uint8_t **p, const uint8_t *end, uint32_t *out)
 {
     uint64_t v;
 
-    if (!varint(p, end, &v) || v == 0 || v > UINT32_MAX)
+    if (!protowire_varint_canonical(p, end, &v) || v == 0 || v > UINT32_MAX)
         return false;
     *out = (uint32_t)v;
     return true;
@@ -169,12 +143,12 @@ static bool value_msg(ProtobufCAllocator *al, const uint8_t *p, const uint8_t *e
         return true;
     switch (tag = *p++) {
     case TAG(1, VARINT):
-        if (!varint(&p, end, &v))
+        if (!protowire_varint_canonical(&p, end, &v))
             return false;
         m->int_value = (int64_t)v;
         break;
     case TAG(2, VARINT):
-        if (!varint(&p, end, &v) || v > 1)
+        if (!protowire_varint_canonical(&p, end, &v) || v > 1)
             return false;
         m->bool_value = (protobuf_c_boolean)v;
         break;
@@ -211,12 +185,12 @@ static bool stored_value_msg(ProtobufCAllocator *al, const uint8_t *p, const uin
         return true;
     switch (tag = *p++) {
     case TAG(1, VARINT):
-        if (!varint(&p, end, &v))
+        if (!protowire_varint_canonical(&p, end, &v))
             return false;
         m->int_value = (int64_t)v;
         break;
     case TAG(2, VARINT):
-        if (!varint(&p, end, &v) || v > 1)
+        if (!protowire_varint_canonical(&p, end, &v) || v > 1)
             return false;
         m->bool_value = (protobuf_c_boolean)v;
         break;
@@ -290,7 +264,7 @@ static bool sort_field_value_msg(ProtobufCAllocator *al, const uint8_t *p, const
     if (next(&p, end, TAG(1, LENGTH_PREFIXED)) && !string(al, &p, end, false, &m->field))
         return false;
     if (next(&p, end, TAG(2, VARINT))) {
-        if (!varint(&p, end, &m->value))
+        if (!protowire_varint_canonical(&p, end, &m->value))
             return false;
         m->kind_case = BITDEX__V1__SORT_FIELD_VALUE__KIND_VALUE;
     } else if (next(&p, end, TAG(3, LENGTH_PREFIXED))) {

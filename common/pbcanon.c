@@ -6,39 +6,12 @@
  * strings and bytes), and writes every varint in its shortest form; unknown fields go last.
  */
 #include "common/pbcanon.h"
+#include "common/protowire.h"
 
 #include <string.h>
 
 #define MAX_DEPTH 32
 #define MAX_ONEOFS 8
-
-/* Reads a varint in its shortest form; false when truncated, over 64 bits or padded. */
-static inline bool varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
-{
-    const uint8_t *q = *p;
-    uint64_t v = 0;
-
-    if (q < end && *q < 0x80) { /* one byte: most tags, lengths and small values */
-        *out = *q;
-        *p = q + 1;
-        return true;
-    }
-
-    for (unsigned i = 0; i < 10 && q < end; i++) {
-        uint8_t b = *q++;
-        if (i == 9 && b > 1)
-            return false;
-        v |= (uint64_t)(b & 0x7f) << (7 * i);
-        if (!(b & 0x80)) {
-            if (b == 0 && i > 0)
-                return false; /* a zero last byte: not the shortest form */
-            *p = q;
-            *out = v;
-            return true;
-        }
-    }
-    return false;
-}
 
 static bool message_ok(const ProtobufCMessageDescriptor *desc, const uint8_t *p, const uint8_t *end,
                        int depth);
@@ -61,13 +34,14 @@ static bool value_ok(const ProtobufCFieldDescriptor *f, unsigned wire, bool zero
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_UINT64:
-        return wire == PROTOBUF_C_WIRE_TYPE_VARINT && varint(p, end, &v) && (zero_ok || v != 0);
+        return wire == PROTOBUF_C_WIRE_TYPE_VARINT && protowire_varint_canonical(p, end, &v) &&
+               (zero_ok || v != 0);
     case PROTOBUF_C_TYPE_UINT32:
-        return wire == PROTOBUF_C_WIRE_TYPE_VARINT && varint(p, end, &v) && v <= UINT32_MAX &&
-               (zero_ok || v != 0);
+        return wire == PROTOBUF_C_WIRE_TYPE_VARINT && protowire_varint_canonical(p, end, &v) &&
+               v <= UINT32_MAX && (zero_ok || v != 0);
     case PROTOBUF_C_TYPE_BOOL:
-        return wire == PROTOBUF_C_WIRE_TYPE_VARINT && varint(p, end, &v) && v <= 1 &&
-               (zero_ok || v != 0);
+        return wire == PROTOBUF_C_WIRE_TYPE_VARINT && protowire_varint_canonical(p, end, &v) &&
+               v <= 1 && (zero_ok || v != 0);
     case PROTOBUF_C_TYPE_DOUBLE: /* any 8 bytes are copied back; zero is dropped outside oneofs */
         if (wire != PROTOBUF_C_WIRE_TYPE_64BIT || !zero_ok || end - *p < 8)
             return false;
@@ -76,8 +50,8 @@ static bool value_ok(const ProtobufCFieldDescriptor *f, unsigned wire, bool zero
     case PROTOBUF_C_TYPE_STRING:
     case PROTOBUF_C_TYPE_BYTES:
     case PROTOBUF_C_TYPE_MESSAGE:
-        if (wire != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED || !varint(p, end, &v) ||
-            v > (uint64_t)(end - *p))
+        if (wire != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED ||
+            !protowire_varint_canonical(p, end, &v) || v > (uint64_t)(end - *p))
             return false;
         {
             const uint8_t *body = *p;
@@ -108,7 +82,8 @@ static bool message_ok(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
         uint64_t tag;
         ptrdiff_t idx;
 
-        if (!varint(&p, end, &tag) || (tag >> 3) == 0 || (tag >> 3) > UINT32_MAX)
+        if (!protowire_varint_canonical(&p, end, &tag) || (tag >> 3) == 0 ||
+            (tag >> 3) > UINT32_MAX)
             return false;
         if ((f = field_of(desc, (unsigned)(tag >> 3))) == NULL)
             return false; /* unknown: packed after the known fields */

@@ -8,6 +8,7 @@
 #ifndef BITDEX_PROTOWIRE_H
 #define BITDEX_PROTOWIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,5 +42,36 @@ void protowire_init(protowire_t *w, const void *data, size_t len);
  * BDX_ECORRUPT when the input is malformed (the cursor is then left at the end).
  */
 int protowire_next(protowire_t *w, protowire_field_t *f);
+
+/*
+ * Reads a varint at *p (before `end`) in its shortest form, as protobuf encoders write it; false
+ * when it is truncated, longer than 64 bits, or padded (a zero last byte). For the canonical-form
+ * checks of received messages (common/pbcanon.c, common/apply_decode.c): hot, so inline.
+ */
+static inline bool protowire_varint_canonical(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    const uint8_t *q = *p;
+    uint64_t v = 0;
+
+    if (q < end && *q < 0x80) { /* one byte: most tags, lengths and small values */
+        *out = *q;
+        *p = q + 1;
+        return true;
+    }
+    for (unsigned i = 0; i < 10 && q < end; i++) {
+        uint8_t b = *q++;
+        if (i == 9 && b > 1)
+            return false;
+        v |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            if (b == 0 && i > 0)
+                return false; /* a zero last byte: not the shortest form */
+            *p = q;
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
 
 #endif
