@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/docstore.h"
+#include "common/schema_pb.h"
 
 /* ---- validation ---- */
 
@@ -127,34 +128,6 @@ static int *memo_at(checker_t *c, int kind, size_t j)
     return c->memo != NULL && j < n ? &c->memo[off + j] : NULL;
 }
 
-static const char *type_name(schema_field_type_t t)
-{
-    switch (t) {
-    case SCHEMA_INT:
-        return "INT";
-    case SCHEMA_BOOL:
-        return "BOOL";
-    default:
-        return "STRING";
-    }
-}
-
-static const char *value_kind_name(Bitdex__V1__Value__KindCase k)
-{
-    switch (k) {
-    case BITDEX__V1__VALUE__KIND_INT_VALUE:
-        return "int";
-    case BITDEX__V1__VALUE__KIND_BOOL_VALUE:
-        return "bool";
-    case BITDEX__V1__VALUE__KIND_STRING_VALUE:
-        return "string";
-    case BITDEX__V1__VALUE__KIND_NULL_VALUE:
-        return "null";
-    default:
-        return "nothing";
-    }
-}
-
 /* What kind of field `name` is, for messages about a name used in the wrong list. */
 static const char *kind_of(const schema_t *s, const char *name)
 {
@@ -180,8 +153,8 @@ static int check_value(checker_t *c, const where_t *w, const schema_filter_field
            : f->type == SCHEMA_BOOL ? BITDEX__V1__VALUE__KIND_BOOL_VALUE
                                     : BITDEX__V1__VALUE__KIND_STRING_VALUE;
     if (v->kind_case != want)
-        return fail(c, w, BDX_EINVAL, "field \"%s\" is %s, got %s", f->name, type_name(f->type),
-                    value_kind_name(v->kind_case));
+        return fail(c, w, BDX_EINVAL, "field \"%s\" is %s, got %s", f->name,
+                    schema_type_name(f->type), schema_pb_value_kind_name(v->kind_case));
     if (want == BITDEX__V1__VALUE__KIND_STRING_VALUE &&
         (len = strlen(v->string_value)) > c->limits.max_string_bytes)
         return fail(c, w, BDX_EINVAL, "string of %zu bytes exceeds max_string_bytes %u", len,
@@ -321,7 +294,7 @@ static int check_stored_value(checker_t *c, where_t w, const Bitdex__V1__StoredF
                                     : BITDEX__V1__STORED_VALUE__KIND_STRING_VALUE;
     if (sv->value->kind_case != want)
         return fail(c, &m, BDX_EINVAL, "stored field \"%s\" is %s, got another type", f->name,
-                    type_name(f->type));
+                    schema_type_name(f->type));
     return 0;
 }
 

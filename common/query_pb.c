@@ -8,6 +8,8 @@
  */
 #include "common/query_pb.h"
 
+#include "common/schema_pb.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -78,27 +80,6 @@ static int fail(xlat_t *x, int code, const char *sfx, const char *fmt, ...)
     return bdx_error_set(x->err, code, "%s%s: %s", x->path, sfx, reason);
 }
 
-static const char *type_name(schema_field_type_t t)
-{
-    return t == SCHEMA_INT ? "INT" : t == SCHEMA_BOOL ? "BOOL" : "STRING";
-}
-
-static const char *value_kind_name(Bitdex__V1__Value__KindCase k)
-{
-    switch (k) {
-    case BITDEX__V1__VALUE__KIND_INT_VALUE:
-        return "int";
-    case BITDEX__V1__VALUE__KIND_BOOL_VALUE:
-        return "bool";
-    case BITDEX__V1__VALUE__KIND_STRING_VALUE:
-        return "string";
-    case BITDEX__V1__VALUE__KIND_NULL_VALUE:
-        return "null";
-    default:
-        return "nothing";
-    }
-}
-
 /* What a name in a filter refers to. */
 typedef struct field_ref {
     query_field_kind_t kind;
@@ -156,7 +137,7 @@ static int convert_value(xlat_t *x, const char *sfx, const field_ref_t *f,
         if (v->kind_case != BITDEX__V1__VALUE__KIND_INT_VALUE)
             return fail(x, BDX_EINVAL, sfx, "field \"%s\" is %s and takes int_value, got %s",
                         f->name, id ? "the document id" : "a sort field",
-                        value_kind_name(v->kind_case));
+                        schema_pb_value_kind_name(v->kind_case));
         if (v->int_value < 0)
             return fail(x, BDX_EINVAL, sfx, "%lld is negative (field \"%s\" is unsigned)",
                         (long long)v->int_value, f->name);
@@ -172,8 +153,8 @@ static int convert_value(xlat_t *x, const char *sfx, const field_ref_t *f,
                                            ? BITDEX__V1__VALUE__KIND_BOOL_VALUE
                                            : BITDEX__V1__VALUE__KIND_STRING_VALUE;
     if (v->kind_case != want)
-        return fail(x, BDX_EINVAL, sfx, "field \"%s\" is %s, got %s", f->name, type_name(ff->type),
-                    value_kind_name(v->kind_case));
+        return fail(x, BDX_EINVAL, sfx, "field \"%s\" is %s, got %s", f->name,
+                    schema_type_name(ff->type), schema_pb_value_kind_name(v->kind_case));
     switch (want) {
     case BITDEX__V1__VALUE__KIND_INT_VALUE:
         *out = query_int(v->int_value);
@@ -211,7 +192,7 @@ static int comparison(xlat_t *x, const char *name, query_op_t op,
         snprintf(sfx, sizeof(sfx), ".%s", name);
         return fail(x, BDX_EINVAL, sfx,
                     "field \"%s\" is %s: ranges need an INT filter field, a sort field or id",
-                    f.name, type_name(x->schema->filter_fields[f.index].type));
+                    f.name, schema_type_name(x->schema->filter_fields[f.index].type));
     }
     snprintf(sfx, sizeof(sfx), ".%s.value", name);
     if ((rc = convert_value(x, sfx, &f, c->value, &v)) != 0)
@@ -266,7 +247,7 @@ static int between(xlat_t *x, const Bitdex__V1__FieldRange *r, query_node_t **ou
     if (!rangeable(x, &f))
         return fail(x, BDX_EINVAL, ".between",
                     "field \"%s\" is %s: ranges need an INT filter field, a sort field or id",
-                    f.name, type_name(x->schema->filter_fields[f.index].type));
+                    f.name, schema_type_name(x->schema->filter_fields[f.index].type));
     if ((rc = convert_value(x, ".between.lo", &f, r->lo, &lo)) != 0 ||
         (rc = convert_value(x, ".between.hi", &f, r->hi, &hi)) != 0)
         return rc;

@@ -355,3 +355,8 @@ int schema_validate(const schema_t *s, bdx_error_t *err)
     }
     return 0;
 }
+
+const char *schema_type_name(schema_field_type_t t)
+{
+    return t == SCHEMA_INT ? "INT" : t == SCHEMA_BOOL ? "BOOL" : "STRING";
+}

@@ -71,6 +71,9 @@ typedef struct schema {
 /* New empty schema named `name` (copied). Caller frees with schema_free(). 0 or -ENOMEM. */
 int schema_new(const char *name, schema_t **out);
 
+/* "INT", "BOOL" or "STRING": the type as messages name it. */
+const char *schema_type_name(schema_field_type_t t);
+
 /* Builders: append a field (name copied). They do not validate (schema_validate() does);
  * they return 0 or -ENOMEM. */
 int schema_add_filter(schema_t *s, const char *name, schema_field_type_t type, bool multi,

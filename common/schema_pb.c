@@ -612,3 +612,19 @@ bool schema_pb_diff(const schema_t *a, const limits_t *la, const char *label_a, 
     }
     return false;
 }
+
+const char *schema_pb_value_kind_name(Bitdex__V1__Value__KindCase k)
+{
+    switch (k) {
+    case BITDEX__V1__VALUE__KIND_INT_VALUE:
+        return "int";
+    case BITDEX__V1__VALUE__KIND_BOOL_VALUE:
+        return "bool";
+    case BITDEX__V1__VALUE__KIND_STRING_VALUE:
+        return "string";
+    case BITDEX__V1__VALUE__KIND_NULL_VALUE:
+        return "null";
+    default:
+        return "nothing";
+    }
+}

@@ -21,6 +21,7 @@
 #include "common/schema.h"
 
 #include "bitdex/v1/schema.pb-c.h"
+#include "bitdex/v1/types.pb-c.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -68,5 +69,9 @@ void schema_pb_free(Bitdex__V1__IndexSchema *pb);
  */
 bool schema_pb_diff(const schema_t *a, const limits_t *la, const char *label_a, const schema_t *b,
                     const limits_t *lb, const char *label_b, char *diff, size_t difflen);
+
+/* The case of a bitdex.v1.Value as messages name it: "int", "bool", "string", "null", or
+ * "nothing" when no case is set. */
+const char *schema_pb_value_kind_name(Bitdex__V1__Value__KindCase k);
 
 #endif
