@@ -264,54 +264,32 @@ int valuemap_add(valuemap_t *m, int64_t key, uint32_t slot)
     return valuemap_add_many(m, key, &slot, 1);
 }
 
+static int entry_for(valuemap_t *m, int64_t key, entry_t **out);
+
 int valuemap_add_many(valuemap_t *m, int64_t key, const uint32_t *slots, size_t count)
 {
-    uint32_t i = find(m, key);
+    uint32_t i;
     entry_t *e;
     roaring_bitmap_t *rb;
 
     if (count == 0)
         return 0;
-    if (m->table[i] != 0) {
-        rb = bitmap_mut(&m->entries[m->table[i] - 1].bm);
-        if (rb == NULL)
+    if (m->table[i = find(m, key)] != 0) {
+        if ((rb = bitmap_mut(&m->entries[m->table[i] - 1].bm)) == NULL)
             return -ENOMEM;
-        if (count == 1)
-            roaring_bitmap_add(rb, slots[0]);
-        else
-            roaring_bitmap_add_many(rb, count, slots);
-        return 0;
-    }
-    /* a new key: make room everywhere first, so a failure changes nothing */
-    if (m->count == m->cap) {
-        uint32_t cap = m->cap ? m->cap + m->cap / 2 : 8;
-        entry_t *n = realloc(m->entries, (size_t)cap * sizeof(*n));
-        if (n == NULL)
+    } else { /* a new key: its bitmap first, so a failure changes nothing */
+        if ((rb = roaring_bitmap_create()) == NULL)
             return -ENOMEM;
-        m->entries = n;
-        m->cap = cap;
-    }
-    if ((uint64_t)(m->count + 1) * 10 > ((uint64_t)1 << m->log2) * 7) {
-        if (grow_table(m) != 0)
+        if (entry_for(m, key, &e) != 0) {
+            bitmap_free_roaring(rb);
             return -ENOMEM;
-        i = find(m, key);
-    }
-    rb = roaring_bitmap_create();
-    if (rb == NULL)
-        return -ENOMEM;
-    if (order_insert(m, key) != 0) {
-        bitmap_free_roaring(rb);
-        return -ENOMEM;
+        }
+        bitmap_adopt(&e->bm, rb);
     }
     if (count == 1)
         roaring_bitmap_add(rb, slots[0]);
     else
         roaring_bitmap_add_many(rb, count, slots);
-    e = &m->entries[m->count];
-    e->key = key;
-    bitmap_init(&e->bm);
-    bitmap_adopt(&e->bm, rb);
-    m->table[i] = ++m->count;
     return 0;
 }
 
